@@ -1,0 +1,33 @@
+/**
+ * What a command may touch of the outside world. Commands receive it instead of reaching for
+ * `process`, so tests can run them in-process and read exactly what they printed.
+ */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+/** Exit codes of every `tollgate` command (DESIGN.md §3). */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * Thrown by an action to end the command with a code after it has printed what it had to say.
+ * The program catches it; nothing else does.
+ */
+export class CommandExit extends Error {
+  constructor(readonly exitCode: ExitCode) {
+    super(`exit ${exitCode}`);
+  }
+}

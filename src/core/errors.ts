@@ -1,0 +1,47 @@
+/**
+ * The one error type of Tollgate. Every code is stable: scripts, logs and the README rely on it,
+ * so a code is never renamed or reused. The README's "Error codes" table lists each one with what
+ * to do about it, and a test fails when the two lists differ.
+ */
+export const ERROR_CODES = {
+  TG_ERR_USAGE: 'A command was called with missing or conflicting options.',
+  TG_ERR_CONFIG_NOT_FOUND: 'The config file could not be read.',
+  TG_ERR_CONFIG_INVALID: 'The config file failed validation.',
+  TG_ERR_SECRET_UNRESOLVED: 'A ${env:…} or ${file:…} secret reference could not be resolved.',
+  TG_ERR_POLICY_INVALID: 'The roles or grants could not be compiled.',
+  TG_ERR_SQL_PARSE: 'The PostgreSQL parser rejected the SQL text.',
+  TG_ERR_AUDIT_UNAVAILABLE: 'The audit store cannot make records durable right now.',
+  TG_ERR_AUDIT_TAMPERED: 'The audit log fails verification.',
+  TG_ERR_AUDIT_LOCKED: 'Another process holds the audit directory.',
+  TG_ERR_AUDIT_KEY_INVALID: 'An audit signing or verifier key is malformed.',
+  TG_ERR_AUDIT_RECORD_INVALID: 'An audit record cannot be encoded.',
+  TG_ERR_AUDIT_CLOSED: 'An append arrived after the audit store was closed.',
+  TG_ERR_INTERNAL: 'A bug in Tollgate.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface TollgateErrorOptions {
+  cause?: unknown;
+  /** Structured facts about the failure (file, line, seq, ...); never secrets. */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * An error with a stable `code`. The message says what went wrong and what to do next.
+ */
+export class TollgateError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: TollgateErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TollgateError';
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+}
+
+export function isTollgateError(value: unknown, code?: ErrorCode): value is TollgateError {
+  return value instanceof TollgateError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,92 @@
+import type { Principal } from '../core/index.js';
+
+/** The statement classes of the `sql` room, in order of growing power. */
+export const STATEMENT_CLASSES = ['read', 'write', 'ddl', 'admin'] as const;
+export type StatementClass = (typeof STATEMENT_CLASSES)[number];
+
+/** What a reviewer may do with the audit log through `/audit`. */
+export const AUDIT_PERMISSIONS = ['view', 'export'] as const;
+export type AuditPermission = (typeof AUDIT_PERMISSIONS)[number];
+
+export type ResourceKind = 'http' | 'postgres';
+
+/** What policy needs to know of a configured resource. */
+export interface ResourceRef {
+  readonly name: string;
+  readonly kind: ResourceKind;
+  /** Postgres only: the upstream login names, least privileged first (the config's order). */
+  readonly logins: readonly string[];
+}
+
+/**
+ * One rule of a role, as written in the config's `roles.<name>.allow` / `.deny` lists. A field
+ * left out matches anything. HTTP rules use `methods` and `paths`; SQL rules use `logins`,
+ * `statements`, `tables` and `functions`; audit rules use `audit` and no `resource`.
+ */
+export interface RuleSpec {
+  readonly resource?: string;
+  readonly methods?: readonly string[];
+  readonly paths?: readonly string[];
+  readonly logins?: readonly string[];
+  readonly statements?: readonly StatementClass[];
+  readonly tables?: readonly string[];
+  readonly functions?: readonly string[];
+  readonly audit?: readonly AuditPermission[];
+}
+
+export interface RoleSpec {
+  readonly description?: string;
+  readonly allow: readonly RuleSpec[];
+  readonly deny: readonly RuleSpec[];
+}
+
+/** Who holds a role: users by email or subject, and IdP groups. */
+export interface GrantSpec {
+  readonly role: string;
+  readonly users: readonly string[];
+  readonly groups: readonly string[];
+}
+
+/** The input of {@link compilePolicy}: exactly what the config's policy sections hold. */
+export interface PolicySpec {
+  readonly resources: readonly ResourceRef[];
+  readonly roles: Readonly<Record<string, RoleSpec>>;
+  readonly grants: readonly GrantSpec[];
+}
+
+/** A statement as the `sql` room classifies it, reduced to what policy decides on. */
+export interface StatementFacts {
+  readonly class: StatementClass;
+  /** Schema-qualified, lower-case unless quoted (`public.orders`). */
+  readonly tables: readonly string[];
+  /** Schema-qualified when written so (`pg_catalog.pg_terminate_backend`), else bare. */
+  readonly functions: readonly string[];
+}
+
+export type Action =
+  | { readonly kind: 'http'; readonly resource: string; readonly method: string; readonly path: string }
+  | { readonly kind: 'sql'; readonly resource: string; readonly login: string; readonly statement: StatementFacts }
+  | { readonly kind: 'audit'; readonly permission: AuditPermission };
+
+/** Stable, kebab-case reasons; they are written into audit records, so never rename one. */
+export const DECISION_REASONS = [
+  'allowed-by-rule',
+  'denied-by-rule',
+  'no-matching-allow',
+  'unknown-resource',
+  'wrong-resource-kind',
+  'unknown-login',
+] as const;
+export type DecisionReason = (typeof DECISION_REASONS)[number];
+
+/**
+ * The outcome of `decide()`. `rule` names the role and rule (`engineer.allow[0]`) or is `null`
+ * when no rule decided (default deny).
+ */
+export interface Decision {
+  readonly effect: 'allow' | 'deny';
+  readonly rule: string | null;
+  readonly reason: DecisionReason;
+}
+
+export type { Principal };
