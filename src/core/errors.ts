@@ -10,12 +10,14 @@ export const ERROR_CODES = {
   TG_ERR_SECRET_UNRESOLVED: 'A ${env:…} or ${file:…} secret reference could not be resolved.',
   TG_ERR_POLICY_INVALID: 'The roles or grants could not be compiled.',
   TG_ERR_SQL_PARSE: 'The PostgreSQL parser rejected the SQL text.',
+  TG_ERR_SQL_PARSER_UNAVAILABLE: 'The PostgreSQL parser (WebAssembly) could not be loaded.',
   TG_ERR_AUDIT_UNAVAILABLE: 'The audit store cannot make records durable right now.',
   TG_ERR_AUDIT_TAMPERED: 'The audit log fails verification.',
   TG_ERR_AUDIT_LOCKED: 'Another process holds the audit directory.',
   TG_ERR_AUDIT_KEY_INVALID: 'An audit signing or verifier key is malformed.',
   TG_ERR_AUDIT_RECORD_INVALID: 'An audit record cannot be encoded.',
   TG_ERR_AUDIT_CLOSED: 'An append arrived after the audit store was closed.',
+  TG_ERR_IDENTITY_DISCOVERY: 'The OIDC issuer could not be discovered at startup.',
   TG_ERR_INTERNAL: 'A bug in Tollgate.',
 } as const;
 
