@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig, type LoadConfigResult, type PolicyProblem } from '../config/index.js';
+import { formatIssue, loadConfig, type LoadConfigResult, type PolicyProblem, type TollgateConfig } from '../config/index.js';
 import { TollgateError, isTollgateError } from '../core/index.js';
 import { compilePolicy, type PolicySpec } from '../policy/index.js';
 import type { CliIo } from './io.js';
@@ -31,6 +31,17 @@ export function readConfigFile(file: string, io: CliIo): LoadConfigResult {
     readFile: (path) => readFileSync(path, 'utf8'),
     checkPolicy: policyProblems,
   });
+}
+
+/**
+ * Like {@link readConfigFile}, for commands that need a valid config: prints every issue to
+ * stderr and fails with `TG_ERR_CONFIG_INVALID` when there are any.
+ */
+export function loadValidConfig(file: string, io: CliIo): TollgateConfig {
+  const result = readConfigFile(file, io);
+  if (result.ok) return result.config;
+  for (const issue of result.errors) io.stderr(`${formatIssue(issue)}\n`);
+  throw new TollgateError('TG_ERR_CONFIG_INVALID', `${file} is not valid; run tollgate config check --config ${file}`);
 }
 
 /** What `compilePolicy` would refuse at startup, as problems instead of a throw. */

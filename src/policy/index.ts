@@ -12,4 +12,13 @@ export type {
   Action,
   DecisionReason,
   Decision,
+  GrantVia,
+  HeldRole,
+  RuleTrace,
+  Explanation,
 } from './types.js';
+export { compilePolicy } from './compile.js';
+export type { CompiledPolicy } from './compile.js';
+export { decide, rolesOf, grantedLogins } from './decide.js';
+export { explain } from './explain.js';
+export { normalizePathEncoding } from './path-glob.js';

@@ -90,3 +90,37 @@ export interface Decision {
 }
 
 export type { Principal };
+
+/** How a principal came to hold a role: grant number `grant` names them as a user or a group. */
+export interface GrantVia {
+  /** Index into the spec's `grants` list. */
+  readonly grant: number;
+  readonly kind: 'user' | 'group';
+  /** The grant's user entry (matched by email or subject) or group name that matched. */
+  readonly name: string;
+}
+
+export interface HeldRole {
+  readonly role: string;
+  readonly via: readonly GrantVia[];
+}
+
+/** One rule `explain()` looked at, whether it matched the action, and why (or why not). */
+export interface RuleTrace {
+  /** `"<role>.allow[<i>]"` or `"<role>.deny[<i>]"`, as in {@link Decision.rule}. */
+  readonly rule: string;
+  readonly role: string;
+  readonly effect: 'allow' | 'deny';
+  readonly matched: boolean;
+  /** One sentence per condition: those that held when matched, those that failed otherwise. */
+  readonly why: readonly string[];
+}
+
+/** What `tollgate policy explain` prints: the decision and the reasoning behind it. */
+export interface Explanation {
+  readonly decision: Decision;
+  /** The roles the principal holds, in the order the spec declares them. */
+  readonly roles: readonly HeldRole[];
+  /** Deny rules first, then allow rules, of the held roles on the action's resource (or audit). */
+  readonly rules: readonly RuleTrace[];
+}

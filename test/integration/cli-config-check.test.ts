@@ -1,61 +1,14 @@
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-// The CLI runs from source through tsx's loader, so the test needs no build step and cannot run
-// against a stale dist/. The working directory is a temporary folder holding the configs, so
-// that relative --config paths are exercised as users type them.
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const main = join(root, 'src/cli/main.ts');
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { EXAMPLE_ENV, repoRoot as root, runTollgate, type CliRun } from '../helpers/cli.js';
 
 let workDir = '';
 
-function tollgate(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<Run> {
-  // Only what node needs, plus the variables under test: nothing leaks in from the outer shell.
-  const base: Record<string, string> = {};
-  for (const name of ['PATH', 'HOME', 'TMPDIR', 'SYSTEMROOT']) {
-    const value = process.env[name];
-    if (value !== undefined) base[name] = value;
-  }
-  return new Promise((resolvePromise) => {
-    execFile(
-      process.execPath,
-      ['--import', tsxLoader, main, ...args],
-      { cwd: workDir, env: { ...base, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolvePromise({ code, stdout, stderr });
-      },
-    );
-  });
+function tollgate(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliRun> {
+  return runTollgate(args, { cwd: workDir, env });
 }
-
-const EXAMPLE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
-  [
-    'TOLLGATE_HTTP_TLS_CERT',
-    'TOLLGATE_HTTP_TLS_KEY',
-    'TOLLGATE_PG_TLS_CERT',
-    'TOLLGATE_PG_TLS_KEY',
-    'TOLLGATE_OIDC_CLIENT_SECRET',
-    'TOLLGATE_SESSION_KEY',
-    'TOLLGATE_DB_TOKEN_KEY',
-    'TOLLGATE_AUDIT_SIGNING_KEY',
-    'SHOP_DB_CA',
-    'SHOP_READER_PASSWORD',
-    'SHOP_WRITER_PASSWORD',
-  ].map((name) => [name, `${name.toLowerCase()}-value-`.padEnd(40, 'z')]),
-);
 
 const BROKEN = [
   'server:',

@@ -1,0 +1,168 @@
+import type { Command } from 'commander';
+import type { HttpResourceConfig, TollgateConfig } from '../../config/index.js';
+import { TollgateError, deepFreeze, type Principal } from '../../core/index.js';
+import {
+  compilePolicy,
+  explain,
+  grantedLogins,
+  normalizePathEncoding,
+  type Action,
+  type CompiledPolicy,
+  type Explanation,
+} from '../../policy/index.js';
+import { loadSqlClassifier } from '../../sql/index.js';
+import { loadValidConfig } from '../config-file.js';
+import { CommandExit, EXIT, type CliIo } from '../io.js';
+
+interface ExplainOptions {
+  config: string;
+  user: string;
+  group: string[];
+  http?: string;
+  sql?: string;
+  resource?: string;
+  login?: string;
+}
+
+/**
+ * `tollgate policy explain`: prints the decision for one HTTP request or one SQL text, the rule
+ * that made it, and why every rule of the roles held did or did not match (DESIGN.md §3).
+ * Exit 0 when everything is allowed, 1 when anything is denied.
+ */
+export function registerPolicyCommand(program: Command, io: CliIo): void {
+  const policy = program.command('policy').description('Inspect RBAC policy');
+  policy
+    .command('explain')
+    .description('Show the decision, the rule that made it and why, for one HTTP request or SQL text')
+    .requiredOption('--config <file>', 'the config file')
+    .requiredOption('--user <email>', "the person's email or subject")
+    .option('--group <name>', 'an IdP group the person is in (repeatable)', collect, [])
+    .option('--http <request>', 'an HTTP request as "METHOD URL"; the URL may be a path (/app/x) or absolute')
+    .option('--sql <text>', 'SQL text (one or more statements)')
+    .option('--resource <name>', 'the resource (required with --sql; with --http it overrides matching)')
+    .option('--login <name>', 'with --sql: the upstream login (default: the least privileged one granted)')
+    .action(async (options: ExplainOptions) => {
+      if ((options.http === undefined) === (options.sql === undefined)) {
+        throw new TollgateError('TG_ERR_USAGE', 'give exactly one of --http "METHOD URL" or --sql "SQL"');
+      }
+      const config = loadValidConfig(options.config, io);
+      const compiled = compilePolicy(config.policy);
+      const principal = principalFrom(options);
+      io.stdout(`principal: ${principal.subject}${principal.groups.length ? ` (groups: ${principal.groups.join(', ')})` : ''}\n`);
+      const denied = options.http !== undefined
+        ? explainHttp(compiled, config, principal, options.http, options.resource, io)
+        : await explainSql(compiled, principal, options.sql ?? '', options, io);
+      if (denied) throw new CommandExit(EXIT.failed);
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function principalFrom(options: ExplainOptions): Principal {
+  const user = options.user.trim();
+  return deepFreeze({ subject: user, ...(user.includes('@') ? { email: user.toLowerCase() } : {}), groups: options.group });
+}
+
+/** Returns true when the request is denied. */
+function explainHttp(
+  policy: CompiledPolicy,
+  config: TollgateConfig,
+  principal: Principal,
+  request: string,
+  resourceName: string | undefined,
+  io: CliIo,
+): boolean {
+  const match = /^([A-Za-z]+)\s+(\S+)$/.exec(request.trim());
+  if (!match) throw new TollgateError('TG_ERR_USAGE', `--http "${request}": expected "METHOD URL", e.g. "GET /app/orders"`);
+  const method = (match[1] ?? '').toUpperCase();
+  const url = new URL(match[2] ?? '/', config.server.public_url);
+  const resource = resourceName !== undefined
+    ? config.resources.find((r) => r.name === resourceName)
+    : matchHttpResource(config, url);
+  if (resource === undefined) {
+    io.stdout(`action: http ${method} ${url.pathname}\ndecision: no resource matches ${url.host}${url.pathname}; the gateway answers 404\n`);
+    return true;
+  }
+  const path = upstreamPath(resource, url.pathname);
+  if (path === null) throw new TollgateError('TG_ERR_USAGE', `--http: the path ${url.pathname} has a malformed percent-escape`);
+  const action: Action = { kind: 'http', resource: resource.name, method, path };
+  io.stdout(`action: http ${method} ${path} on resource ${resource.name}\n`);
+  return printExplanation(explain(policy, principal, action), io);
+}
+
+/**
+ * The resource a request reaches: host matches first, then the longest path prefix, as the
+ * HTTP gateway routes.
+ */
+function matchHttpResource(config: TollgateConfig, url: URL): HttpResourceConfig | undefined {
+  const candidates = config.resources.filter((r): r is HttpResourceConfig => r.kind === 'http').filter((r) => {
+    const hostOk = r.match.host === undefined || r.match.host === url.hostname.toLowerCase();
+    const prefix = r.match.path_prefix;
+    const pathOk = prefix === undefined || `${url.pathname}/`.startsWith(prefix) || url.pathname.startsWith(prefix);
+    return hostOk && pathOk;
+  });
+  const score = (r: HttpResourceConfig) => (r.match.host ? 1_000_000 : 0) + (r.match.path_prefix?.length ?? 0);
+  return candidates.sort((a, b) => score(b) - score(a))[0];
+}
+
+function upstreamPath(resource: TollgateConfig['resources'][number], pathname: string): string | null {
+  const normalized = normalizePathEncoding(pathname);
+  if (normalized === null || resource.kind !== 'http') return normalized;
+  const prefix = resource.match.path_prefix;
+  if (!resource.strip_prefix || prefix === undefined) return normalized;
+  return `/${normalized.slice(prefix.length)}`.replace(/^\/\//, '/');
+}
+
+/** Returns true when any statement is denied. */
+async function explainSql(
+  policy: CompiledPolicy,
+  principal: Principal,
+  text: string,
+  options: ExplainOptions,
+  io: CliIo,
+): Promise<boolean> {
+  if (options.resource === undefined) throw new TollgateError('TG_ERR_USAGE', '--sql needs --resource NAME (a postgres resource)');
+  const resource = policy.resources.find((r) => r.name === options.resource);
+  if (resource === undefined || resource.kind !== 'postgres') {
+    throw new TollgateError('TG_ERR_USAGE', `--resource ${options.resource}: no postgres resource of that name in the config`);
+  }
+  const login = options.login ?? grantedLogins(policy, principal, resource.name)[0] ?? resource.logins[0] ?? '';
+  const classifier = await loadSqlClassifier();
+  const result = classifier.classify(text);
+  if (!result.ok) {
+    io.stdout(`decision: deny (the PostgreSQL parser rejects the text: ${result.error.message}); Tollgate never forwards SQL it cannot parse\n`);
+    return true;
+  }
+  let denied = false;
+  for (const [index, statement] of result.statements.entries()) {
+    const action: Action = {
+      kind: 'sql',
+      resource: resource.name,
+      login,
+      statement: { class: statement.class, tables: statement.tables, functions: statement.functions },
+    };
+    io.stdout(
+      `\nstatement ${index + 1}: ${statement.text}\n` +
+        `  class: ${statement.class}; tables: ${statement.tables.join(', ') || '(none)'}; functions: ${statement.functions.join(', ') || '(none)'}\n` +
+        `action: sql on resource ${resource.name} as login ${login}\n`,
+    );
+    denied = printExplanation(explain(policy, principal, action), io) || denied;
+  }
+  if (result.statements.length > 1 && denied) io.stdout('\nthe whole text is denied: one of its statements is\n');
+  return denied;
+}
+
+/** Prints an explanation; returns true when it denies. */
+function printExplanation(explanation: Explanation, io: CliIo): boolean {
+  const { decision, roles, rules } = explanation;
+  const held = roles.map((r) => `${r.role} (via ${r.via.map((v) => `${v.kind} ${v.name}`).join(', ')})`);
+  io.stdout(`roles: ${held.join('; ') || '(none)'}\n`);
+  io.stdout(`decision: ${decision.effect} by ${decision.rule ?? 'no rule (default deny)'} (${decision.reason})\n`);
+  if (rules.length > 0) io.stdout('rules considered:\n');
+  for (const rule of rules) {
+    io.stdout(`  ${rule.matched ? 'matched    ' : 'not matched'} ${rule.rule}: ${rule.why.join('; ')}\n`);
+  }
+  return decision.effect === 'deny';
+}
