@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { registerConfigCommand } from './config-check.js';
 import { registerPolicyCommand } from './policy-explain.js';
+import { registerTokenCommand } from './token-mint.js';
 
 /** Adds every `tollgate` command to the program; each lives in its own module. */
 export function registerCommands(program: Command, io: CliIo): void {
   // One line per command module, in the order `tollgate --help` lists them.
   registerConfigCommand(program, io);
   registerPolicyCommand(program, io);
+  registerTokenCommand(program, io);
 }

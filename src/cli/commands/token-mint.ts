@@ -1,0 +1,91 @@
+import { hostname, userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { TollgateError, deepFreeze, isTollgateError, requireDuration, type Principal } from '../../core/index.js';
+import { createDbTokens } from '../../identity/index.js';
+import { openConfiguredAuditStore } from '../audit-store.js';
+import { loadValidConfig } from '../config-file.js';
+import type { CliIo } from '../io.js';
+import { createLogger } from '../logger.js';
+
+interface MintOptions {
+  config: string;
+  user: string;
+  group: string[];
+  ttl?: string;
+  reason?: string;
+}
+
+/**
+ * `tollgate token mint`: the admin's break-glass and automation path to a database token
+ * (DESIGN.md §3). The token alone goes to stdout, so `PGPASSWORD=$(tollgate token mint ...)`
+ * works; the minting is audited as `token.issued` before the token is printed, and nothing is
+ * printed when the record cannot be made durable.
+ */
+export function registerTokenCommand(program: Command, io: CliIo): void {
+  const token = program.command('token').description('Database tokens for the Postgres gateway');
+  token
+    .command('mint')
+    .description('Print a database token for a user (audited as token.issued); the token alone goes to stdout')
+    .requiredOption('--config <file>', 'the config file')
+    .requiredOption('--user <email>', 'the email (or subject) the token is for')
+    .option('--group <name>', 'a group the token carries (repeatable)', (value: string, previous: string[]) => [...previous, value], [])
+    .option('--ttl <duration>', 'lifetime, e.g. 15m or 1h (default: identity.db_tokens.ttl)')
+    .option('--reason <text>', 'why the token is minted; written to the audit record')
+    .action(async (options: MintOptions) => {
+      const ttlMs = options.ttl === undefined ? undefined : requireDuration(options.ttl, '--ttl');
+      const config = loadValidConfig(options.config, io);
+      const user = options.user.trim();
+      const principal: Principal = deepFreeze({
+        subject: user,
+        ...(user.includes('@') ? { email: user.toLowerCase() } : {}),
+        groups: [...options.group],
+      });
+      const tokens = createDbTokens({ publicUrl: config.server.public_url, identity: config.identity });
+      const issued = tokens.issueDbToken(principal, ttlMs);
+      if (!issued.ok) {
+        const why = issued.reason === 'ttl-exceeds-max' ? `--ttl is longer than identity.db_tokens.max_ttl` : `--ttl must be at least 1s`;
+        throw new TollgateError('TG_ERR_USAGE', why);
+      }
+      const store = await openStoreForMint(config, io);
+      try {
+        await store.append({
+          kind: 'token.issued',
+          principal: { subject: principal.subject, ...(principal.email ? { email: principal.email } : {}), groups: [...principal.groups] },
+          data: {
+            method: 'cli',
+            token_id: issued.tokenId,
+            issued_at: new Date(issued.issuedAt).toISOString(),
+            expires_at: new Date(issued.expiresAt).toISOString(),
+            minted_by: { os_user: safeOsUser(), host: hostname(), pid: process.pid },
+            ...(options.reason === undefined ? {} : { reason: options.reason }),
+          },
+        });
+      } finally {
+        await store.close();
+      }
+      io.stdout(`${issued.token}\n`);
+      io.stderr(`token for ${principal.subject} expires ${new Date(issued.expiresAt).toISOString()} (id ${issued.tokenId})\n`);
+    });
+}
+
+async function openStoreForMint(config: Parameters<typeof openConfiguredAuditStore>[0], io: CliIo) {
+  try {
+    return await openConfiguredAuditStore(config, createLogger(config.logging.level));
+  } catch (error) {
+    if (isTollgateError(error, 'TG_ERR_AUDIT_LOCKED')) {
+      io.stderr(
+        'the running gateway holds the audit log, and a token is never issued unaudited; ' +
+          'get a token from the gateway\'s /db page or `tollgate login`, or stop the gateway to mint offline\n',
+      );
+    }
+    throw error;
+  }
+}
+
+function safeOsUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}
