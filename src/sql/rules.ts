@@ -1,0 +1,440 @@
+import type { StatementClass } from './types.js';
+import { flag, isNode, list, strongerClass, text, unwrap } from './tree.js';
+import type { PgNode } from './tree.js';
+
+/**
+ * The class and command tag of each kind of statement, by parse-node type.
+ *
+ * A rule looks only at its own node; what the statement contains (writes in CTEs, locking
+ * clauses in subqueries, functions with side effects, EXECUTE of a prepared statement) is found
+ * by the tree walk and can only raise the class. A node type missing from the table is `admin`:
+ * a statement we do not recognise gets the most powerful class, never a guess.
+ */
+interface StatementRule {
+  readonly command: string | ((node: PgNode) => string);
+  readonly class: StatementClass | ((node: PgNode) => StatementClass);
+}
+
+/**
+ * Session parameters that ordinary clients and drivers set, and that change only how results are
+ * formatted, how long the session waits, or the isolation and read-only mode of its transactions
+ * (read-only enforcement belongs to the login's own privileges). Anything else (`search_path`, `role`,
+ * `session_authorization`, custom `app.*` settings that row-level security may read, planner and
+ * resource settings) is `admin`. Names compare lower-cased, as PostgreSQL looks them up.
+ */
+const HARMLESS_SETTINGS: ReadonlySet<string> = new Set([
+  'application_name',
+  'bytea_output',
+  'client_encoding',
+  'client_min_messages',
+  'datestyle',
+  'default_transaction_deferrable',
+  'default_transaction_isolation',
+  'default_transaction_read_only',
+  'extra_float_digits',
+  'idle_in_transaction_session_timeout',
+  'idle_session_timeout',
+  'intervalstyle',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+  'lock_timeout',
+  'standard_conforming_strings',
+  'statement_timeout',
+  'timezone',
+  'transaction_deferrable',
+  'transaction_isolation',
+  'transaction_read_only',
+  'transaction_timeout',
+  'xmlbinary',
+  'xmloption',
+]);
+
+/**
+ * Objects that belong to the cluster or extend the server rather than a schema: statements on
+ * them (`DROP EXTENSION`, `ALTER DATABASE ... OWNER`, `GRANT ... ON DATABASE`, `COMMENT ON ROLE`)
+ * are `admin` where the same statement on a table is `ddl`.
+ */
+const ADMIN_OBJECT_TYPES: ReadonlySet<string> = new Set([
+  'OBJECT_ACCESS_METHOD',
+  'OBJECT_DATABASE',
+  'OBJECT_EVENT_TRIGGER',
+  'OBJECT_EXTENSION',
+  'OBJECT_FDW',
+  'OBJECT_FOREIGN_SERVER',
+  'OBJECT_LANGUAGE',
+  'OBJECT_PARAMETER_ACL',
+  'OBJECT_PUBLICATION',
+  'OBJECT_PUBLICATION_NAMESPACE',
+  'OBJECT_PUBLICATION_REL',
+  'OBJECT_ROLE',
+  'OBJECT_SUBSCRIPTION',
+  'OBJECT_TABLESPACE',
+  'OBJECT_USER_MAPPING',
+]);
+
+/** Object types whose names in `DROP` and `COMMENT ON` are relations, reported as tables. */
+export const RELATION_OBJECT_TYPES: ReadonlySet<string> = new Set([
+  'OBJECT_FOREIGN_TABLE',
+  'OBJECT_MATVIEW',
+  'OBJECT_SEQUENCE',
+  'OBJECT_TABLE',
+  'OBJECT_VIEW',
+]);
+
+const OBJECT_WORDS: Readonly<Record<string, string>> = {
+  OBJECT_FDW: 'FOREIGN DATA WRAPPER',
+  OBJECT_FOREIGN_SERVER: 'SERVER',
+  OBJECT_MATVIEW: 'MATERIALIZED VIEW',
+  OBJECT_LARGEOBJECT: 'LARGE OBJECT',
+  OBJECT_OPCLASS: 'OPERATOR CLASS',
+  OBJECT_OPFAMILY: 'OPERATOR FAMILY',
+  OBJECT_STATISTIC_EXT: 'STATISTICS',
+  OBJECT_TABCONSTRAINT: 'TABLE',
+  OBJECT_DOMCONSTRAINT: 'DOMAIN',
+  OBJECT_PARAMETER_ACL: 'PARAMETER',
+  OBJECT_DEFACL: 'DEFAULT PRIVILEGES',
+  OBJECT_TSCONFIGURATION: 'TEXT SEARCH CONFIGURATION',
+  OBJECT_TSDICTIONARY: 'TEXT SEARCH DICTIONARY',
+  OBJECT_TSPARSER: 'TEXT SEARCH PARSER',
+  OBJECT_TSTEMPLATE: 'TEXT SEARCH TEMPLATE',
+};
+
+/** `OBJECT_MATVIEW` → `MATERIALIZED VIEW`, `OBJECT_TABLE` → `TABLE`, as in command tags. */
+function objectWords(objectType: string | undefined): string {
+  if (objectType === undefined) return 'OBJECT';
+  return OBJECT_WORDS[objectType] ?? objectType.replace(/^OBJECT_/, '').replaceAll('_', ' ');
+}
+
+/** `ddl`, or `admin` when the statement's object type (in `key`) is a cluster-level one. */
+function byObjectType(key: string): (node: PgNode) => StatementClass {
+  return (node) => {
+    const objectType = text(node, key);
+    return objectType === undefined || ADMIN_OBJECT_TYPES.has(objectType) ? 'admin' : 'ddl';
+  };
+}
+
+/** The class the rule of a wrapped inner statement gives (the query of EXPLAIN, COPY, PREPARE). */
+function innerClass(value: unknown): StatementClass {
+  const inner = unwrap(value);
+  return inner === null ? 'admin' : classOfNode(inner[0], inner[1]);
+}
+
+/**
+ * Whether EXPLAIN runs its statement: an `analyze` option that is not clearly false, read the way
+ * PostgreSQL's defGetBoolean reads it (no value, `true`/`on`/`1`; `false`/`off`/`0`). Any other
+ * value makes PostgreSQL reject the statement, so counting it as ANALYZE only errs on the safe side.
+ */
+export function explainRuns(node: PgNode): boolean {
+  return list(node, 'options').some((option) => {
+    const element = unwrap(option);
+    if (element === null || element[0] !== 'DefElem' || text(element[1], 'defname') !== 'analyze') return false;
+    const arg = unwrap(element[1]['arg']);
+    if (arg === null) return true;
+    if (arg[0] === 'Integer') return arg[1]['ival'] !== undefined;
+    const word = text(arg[1], 'sval')?.toLowerCase();
+    return word !== 'false' && word !== 'off';
+  });
+}
+
+function variableSetClass(node: PgNode): StatementClass {
+  const kind = text(node, 'kind');
+  const name = (text(node, 'name') ?? '').toLowerCase();
+  switch (kind) {
+    // RESET ALL restores the login's own defaults and never touches role or
+    // session_authorization (both are GUC_NO_RESET_ALL).
+    case 'VAR_RESET_ALL':
+      return 'read';
+    // SET TRANSACTION ..., SET SESSION CHARACTERISTICS AS TRANSACTION ..., SET TRANSACTION SNAPSHOT
+    case 'VAR_SET_MULTI':
+      return name === 'transaction' || name === 'session characteristics' || name === 'transaction snapshot'
+        ? 'read'
+        : 'admin';
+    case 'VAR_SET_VALUE':
+    case 'VAR_SET_DEFAULT':
+    case 'VAR_SET_CURRENT':
+    case 'VAR_RESET':
+      return HARMLESS_SETTINGS.has(name) ? 'read' : 'admin';
+    default:
+      return 'admin';
+  }
+}
+
+const TRANSACTION_COMMANDS: Readonly<Record<string, string>> = {
+  TRANS_STMT_BEGIN: 'BEGIN',
+  TRANS_STMT_START: 'START TRANSACTION',
+  TRANS_STMT_COMMIT: 'COMMIT',
+  TRANS_STMT_ROLLBACK: 'ROLLBACK',
+  TRANS_STMT_SAVEPOINT: 'SAVEPOINT',
+  TRANS_STMT_RELEASE: 'RELEASE',
+  TRANS_STMT_ROLLBACK_TO: 'ROLLBACK',
+  TRANS_STMT_PREPARE: 'PREPARE TRANSACTION',
+  TRANS_STMT_COMMIT_PREPARED: 'COMMIT PREPARED',
+  TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
+};
+
+function transactionClass(node: PgNode): StatementClass {
+  const kind = text(node, 'kind');
+  if (kind === undefined || !(kind in TRANSACTION_COMMANDS)) return 'admin';
+  // Two-phase commit hands a transaction to the server beyond this session.
+  return kind === 'TRANS_STMT_PREPARE' || kind.endsWith('_PREPARED') ? 'admin' : 'read';
+}
+
+function copyClass(node: PgNode): StatementClass {
+  // A file name (or PROGRAM) means the server's own filesystem or a shell on the server. The
+  // parse tree leaves out empty strings, so `COPY t FROM ''` looks like FROM STDIN here; the
+  // server cannot open an empty path, so nothing is read or written that way.
+  if (text(node, 'filename') !== undefined || flag(node, 'is_program')) return 'admin';
+  if (flag(node, 'is_from')) return 'write';
+  return node['query'] === undefined ? 'read' : strongerClass('read', innerClass(node['query']));
+}
+
+function reindexClass(node: PgNode): StatementClass {
+  const kind = text(node, 'kind');
+  return kind === 'REINDEX_OBJECT_INDEX' || kind === 'REINDEX_OBJECT_TABLE' || kind === 'REINDEX_OBJECT_SCHEMA'
+    ? 'ddl'
+    : 'admin';
+}
+
+function renameCommand(node: PgNode): string {
+  const renameType = text(node, 'renameType');
+  switch (renameType) {
+    case 'OBJECT_COLUMN':
+    case 'OBJECT_TABCONSTRAINT':
+      return `ALTER ${objectWords(text(node, 'relationType'))}`;
+    case 'OBJECT_ATTRIBUTE':
+      return 'ALTER TYPE';
+    default:
+      return `ALTER ${objectWords(renameType)}`;
+  }
+}
+
+const same = (command: string, statementClass: StatementClass): StatementRule => ({ command, class: statementClass });
+const ddl = (command: string): StatementRule => same(command, 'ddl');
+const admin = (command: string): StatementRule => same(command, 'admin');
+const read = (command: string): StatementRule => same(command, 'read');
+
+const RULES: Readonly<Record<string, StatementRule>> = {
+  // Queries and data changes. SELECT INTO is a write, as the statement classes are specified,
+  // although it creates its table just as CREATE TABLE AS (ddl) does.
+  SelectStmt: {
+    command: (node) => (node['intoClause'] === undefined ? 'SELECT' : 'SELECT INTO'),
+    class: (node) => (node['intoClause'] !== undefined || list(node, 'lockingClause').length > 0 ? 'write' : 'read'),
+  },
+  InsertStmt: same('INSERT', 'write'),
+  UpdateStmt: same('UPDATE', 'write'),
+  DeleteStmt: same('DELETE', 'write'),
+  MergeStmt: same('MERGE', 'write'),
+  CopyStmt: { command: 'COPY', class: copyClass },
+  ExplainStmt: { command: 'EXPLAIN', class: (node) => (explainRuns(node) ? innerClass(node['query']) : 'read') },
+  DeclareCursorStmt: { command: 'DECLARE CURSOR', class: (node) => innerClass(node['query']) },
+  FetchStmt: { command: (node) => (flag(node, 'ismove') ? 'MOVE' : 'FETCH'), class: 'read' },
+  ClosePortalStmt: { command: (node) => (node['portalname'] === undefined ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR'), class: 'read' },
+  PrepareStmt: { command: 'PREPARE', class: (node) => innerClass(node['query']) },
+  // The prepared statement's own facts are added once known; see the classifier.
+  ExecuteStmt: read('EXECUTE'),
+  DeallocateStmt: { command: (node) => (flag(node, 'isall') ? 'DEALLOCATE ALL' : 'DEALLOCATE'), class: 'read' },
+  LockStmt: same('LOCK TABLE', 'write'),
+  NotifyStmt: same('NOTIFY', 'write'),
+  ListenStmt: read('LISTEN'),
+  UnlistenStmt: read('UNLISTEN'),
+
+  // Session and transaction.
+  VariableShowStmt: read('SHOW'),
+  VariableSetStmt: {
+    command: (node) => ((text(node, 'kind') ?? '').startsWith('VAR_RESET') ? 'RESET' : 'SET'),
+    class: variableSetClass,
+  },
+  TransactionStmt: { command: (node) => TRANSACTION_COMMANDS[text(node, 'kind') ?? ''] ?? 'TRANSACTION', class: transactionClass },
+  ConstraintsSetStmt: read('SET CONSTRAINTS'),
+  DiscardStmt: {
+    command: (node) => `DISCARD ${(text(node, 'target') ?? 'DISCARD_ALL').replace(/^DISCARD_/, '')}`,
+    class: 'read',
+  },
+
+  // Definitions in a schema.
+  CreateStmt: ddl('CREATE TABLE'),
+  CreateTableAsStmt: {
+    command: (node) => (text(node, 'objtype') === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : 'CREATE TABLE AS'),
+    class: 'ddl',
+  },
+  CreateForeignTableStmt: ddl('CREATE FOREIGN TABLE'),
+  ViewStmt: ddl('CREATE VIEW'),
+  IndexStmt: ddl('CREATE INDEX'),
+  CreateSchemaStmt: ddl('CREATE SCHEMA'),
+  CreateSeqStmt: ddl('CREATE SEQUENCE'),
+  AlterSeqStmt: ddl('ALTER SEQUENCE'),
+  CreateFunctionStmt: { command: (node) => (flag(node, 'is_procedure') ? 'CREATE PROCEDURE' : 'CREATE FUNCTION'), class: 'ddl' },
+  AlterFunctionStmt: { command: (node) => `ALTER ${objectWords(text(node, 'objtype'))}`, class: 'ddl' },
+  CreateTrigStmt: ddl('CREATE TRIGGER'),
+  RuleStmt: ddl('CREATE RULE'),
+  CreatePolicyStmt: ddl('CREATE POLICY'),
+  AlterPolicyStmt: ddl('ALTER POLICY'),
+  CreateDomainStmt: ddl('CREATE DOMAIN'),
+  AlterDomainStmt: ddl('ALTER DOMAIN'),
+  CompositeTypeStmt: ddl('CREATE TYPE'),
+  CreateEnumStmt: ddl('CREATE TYPE'),
+  CreateRangeStmt: ddl('CREATE TYPE'),
+  AlterEnumStmt: ddl('ALTER TYPE'),
+  AlterTypeStmt: ddl('ALTER TYPE'),
+  DefineStmt: { command: (node) => `CREATE ${objectWords(text(node, 'kind'))}`, class: 'ddl' },
+  CreateConversionStmt: ddl('CREATE CONVERSION'),
+  CreateCastStmt: ddl('CREATE CAST'),
+  CreateTransformStmt: ddl('CREATE TRANSFORM'),
+  CreateOpClassStmt: ddl('CREATE OPERATOR CLASS'),
+  CreateOpFamilyStmt: ddl('CREATE OPERATOR FAMILY'),
+  AlterOpFamilyStmt: ddl('ALTER OPERATOR FAMILY'),
+  AlterOperatorStmt: ddl('ALTER OPERATOR'),
+  AlterCollationStmt: ddl('ALTER COLLATION'),
+  CreateStatsStmt: ddl('CREATE STATISTICS'),
+  AlterStatsStmt: ddl('ALTER STATISTICS'),
+  AlterTSDictionaryStmt: ddl('ALTER TEXT SEARCH DICTIONARY'),
+  AlterTSConfigurationStmt: ddl('ALTER TEXT SEARCH CONFIGURATION'),
+  AlterTableStmt: { command: (node) => `ALTER ${objectWords(text(node, 'objtype'))}`, class: 'ddl' },
+  AlterDefaultPrivilegesStmt: ddl('ALTER DEFAULT PRIVILEGES'),
+  TruncateStmt: ddl('TRUNCATE TABLE'),
+  CommentStmt: { command: 'COMMENT', class: byObjectType('objtype') },
+  GrantStmt: { command: (node) => (flag(node, 'is_grant') ? 'GRANT' : 'REVOKE'), class: byObjectType('objtype') },
+  DropStmt: { command: (node) => `DROP ${objectWords(text(node, 'removeType'))}`, class: byObjectType('removeType') },
+  RenameStmt: { command: renameCommand, class: byObjectType('renameType') },
+  AlterOwnerStmt: { command: (node) => `ALTER ${objectWords(text(node, 'objectType'))}`, class: byObjectType('objectType') },
+  AlterObjectSchemaStmt: {
+    command: (node) => `ALTER ${objectWords(text(node, 'objectType'))}`,
+    class: byObjectType('objectType'),
+  },
+  AlterObjectDependsStmt: {
+    command: (node) => `ALTER ${objectWords(text(node, 'objectType'))}`,
+    class: byObjectType('objectType'),
+  },
+
+  // Maintenance: ddl when it names its tables (it needs the owner's or MAINTAIN rights on them,
+  // and the tables are reported, so table rules apply); admin when it covers the whole database.
+  VacuumStmt: {
+    command: (node) => (flag(node, 'is_vacuumcmd') ? 'VACUUM' : 'ANALYZE'),
+    class: (node) => (list(node, 'rels').length > 0 ? 'ddl' : 'admin'),
+  },
+  ClusterStmt: { command: 'CLUSTER', class: (node) => (node['relation'] === undefined ? 'admin' : 'ddl') },
+  ReindexStmt: { command: 'REINDEX', class: reindexClass },
+  RefreshMatViewStmt: ddl('REFRESH MATERIALIZED VIEW'),
+
+  // The session's identity, the server, the cluster, and code run on the server.
+  GrantRoleStmt: { command: (node) => (flag(node, 'is_grant') ? 'GRANT' : 'REVOKE'), class: 'admin' },
+  CreateRoleStmt: admin('CREATE ROLE'),
+  AlterRoleStmt: admin('ALTER ROLE'),
+  AlterRoleSetStmt: admin('ALTER ROLE'),
+  DropRoleStmt: admin('DROP ROLE'),
+  ReassignOwnedStmt: admin('REASSIGN OWNED'),
+  DropOwnedStmt: admin('DROP OWNED'),
+  CreatedbStmt: admin('CREATE DATABASE'),
+  AlterDatabaseStmt: admin('ALTER DATABASE'),
+  AlterDatabaseSetStmt: admin('ALTER DATABASE'),
+  AlterDatabaseRefreshCollStmt: admin('ALTER DATABASE'),
+  DropdbStmt: admin('DROP DATABASE'),
+  CreateTableSpaceStmt: admin('CREATE TABLESPACE'),
+  AlterTableSpaceOptionsStmt: admin('ALTER TABLESPACE'),
+  DropTableSpaceStmt: admin('DROP TABLESPACE'),
+  AlterTableMoveAllStmt: { command: (node) => `ALTER ${objectWords(text(node, 'objtype'))}`, class: 'admin' },
+  CreateExtensionStmt: admin('CREATE EXTENSION'),
+  AlterExtensionStmt: admin('ALTER EXTENSION'),
+  AlterExtensionContentsStmt: admin('ALTER EXTENSION'),
+  CreatePublicationStmt: admin('CREATE PUBLICATION'),
+  AlterPublicationStmt: admin('ALTER PUBLICATION'),
+  CreateSubscriptionStmt: admin('CREATE SUBSCRIPTION'),
+  AlterSubscriptionStmt: admin('ALTER SUBSCRIPTION'),
+  DropSubscriptionStmt: admin('DROP SUBSCRIPTION'),
+  CreateFdwStmt: admin('CREATE FOREIGN DATA WRAPPER'),
+  AlterFdwStmt: admin('ALTER FOREIGN DATA WRAPPER'),
+  CreateForeignServerStmt: admin('CREATE SERVER'),
+  AlterForeignServerStmt: admin('ALTER SERVER'),
+  CreateUserMappingStmt: admin('CREATE USER MAPPING'),
+  AlterUserMappingStmt: admin('ALTER USER MAPPING'),
+  DropUserMappingStmt: admin('DROP USER MAPPING'),
+  ImportForeignSchemaStmt: admin('IMPORT FOREIGN SCHEMA'),
+  CreateEventTrigStmt: admin('CREATE EVENT TRIGGER'),
+  AlterEventTrigStmt: admin('ALTER EVENT TRIGGER'),
+  CreatePLangStmt: admin('CREATE LANGUAGE'),
+  CreateAmStmt: admin('CREATE ACCESS METHOD'),
+  SecLabelStmt: admin('SECURITY LABEL'),
+  AlterSystemStmt: admin('ALTER SYSTEM'),
+  CheckPointStmt: admin('CHECKPOINT'),
+  LoadStmt: admin('LOAD'),
+  DoStmt: admin('DO'),
+  CallStmt: admin('CALL'),
+};
+
+/** The rule for a node type; an unknown type is `admin` and its command tag is the type name. */
+function ruleFor(type: string): StatementRule {
+  return Object.hasOwn(RULES, type) ? (RULES[type] as StatementRule) : admin(type);
+}
+
+/** The class a statement node's own rule gives. */
+export function classOfNode(type: string, node: PgNode): StatementClass {
+  const rule = ruleFor(type);
+  return typeof rule.class === 'string' ? rule.class : rule.class(node);
+}
+
+/** PostgreSQL's command tag for a statement node. */
+export function commandOfNode(type: string, node: PgNode): string {
+  const rule = ruleFor(type);
+  return typeof rule.command === 'string' ? rule.command : rule.command(node);
+}
+
+/**
+ * Functions whose side effects syntax can name. A call raises the statement's class to at least
+ * this, wherever the call appears (schema-qualified or not: a look-alike in another schema is
+ * over-classified, never under-). `dblink` and every `dblink_*` function are `admin` too.
+ */
+const FUNCTION_CLASSES: ReadonlyMap<string, StatementClass> = new Map<string, StatementClass>([
+  // Sequence and large-object mutation, and NOTIFY by another name.
+  ['nextval', 'write'],
+  ['setval', 'write'],
+  ['pg_notify', 'write'],
+  ['lo_creat', 'write'],
+  ['lo_create', 'write'],
+  ['lo_from_bytea', 'write'],
+  ['lo_put', 'write'],
+  ['lo_unlink', 'write'],
+  ['lowrite', 'write'],
+  // The server's filesystem.
+  ['lo_export', 'admin'],
+  ['lo_import', 'admin'],
+  ['pg_ls_dir', 'admin'],
+  ['pg_read_binary_file', 'admin'],
+  ['pg_read_file', 'admin'],
+  ['pg_stat_file', 'admin'],
+  // Other sessions and the server process.
+  ['pg_cancel_backend', 'admin'],
+  ['pg_terminate_backend', 'admin'],
+  ['pg_log_backend_memory_contexts', 'admin'],
+  ['pg_reload_conf', 'admin'],
+  ['pg_rotate_logfile', 'admin'],
+  ['pg_backup_start', 'admin'],
+  ['pg_backup_stop', 'admin'],
+  ['pg_create_restore_point', 'admin'],
+  ['pg_promote', 'admin'],
+  ['pg_switch_wal', 'admin'],
+  ['pg_create_logical_replication_slot', 'admin'],
+  ['pg_create_physical_replication_slot', 'admin'],
+  ['pg_drop_replication_slot', 'admin'],
+]);
+
+/**
+ * The least class a call of function `name` (unqualified part) with arguments `args` implies.
+ * `set_config` is SET by another name: harmless for a literal harmless setting, else `admin`.
+ */
+export function classOfCall(name: string, args: readonly unknown[]): StatementClass {
+  if (name === 'set_config') {
+    const setting = constantString(args[0]);
+    return setting !== undefined && HARMLESS_SETTINGS.has(setting.toLowerCase()) ? 'read' : 'admin';
+  }
+  if (name === 'dblink' || name.startsWith('dblink_')) return 'admin';
+  return FUNCTION_CLASSES.get(name) ?? 'read';
+}
+
+/** The value of a string literal node (`{ "A_Const": { "sval": { "sval": "x" } } }`). */
+function constantString(value: unknown): string | undefined {
+  const constant = unwrap(value);
+  if (constant === null || constant[0] !== 'A_Const') return undefined;
+  const sval = constant[1]['sval'];
+  return isNode(sval) ? text(sval, 'sval') : undefined;
+}
