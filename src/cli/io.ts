@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+
 /**
  * What a command may touch of the outside world. Commands receive it instead of reaching for
  * `process`, so tests can run them in-process and read exactly what they printed.
@@ -7,6 +9,11 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /**
+   * Resolves once stdout can take more text, so that a command streaming a large output (an
+   * audit export) waits for a slow reader instead of buffering everything. Absent: at once.
+   */
+  readonly drain?: () => Promise<void>;
 }
 
 export function processIo(): CliIo {
@@ -15,6 +22,7 @@ export function processIo(): CliIo {
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    drain: () => (process.stdout.writableNeedDrain ? once(process.stdout, 'drain').then(() => undefined) : Promise.resolve()),
   };
 }
 

@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
-import type { HttpResourceConfig, TollgateConfig } from '../../config/index.js';
+import type { TollgateConfig } from '../../config/index.js';
 import { TollgateError, deepFreeze, type Principal } from '../../core/index.js';
 import {
   compilePolicy,
   explain,
   grantedLogins,
-  normalizePathEncoding,
   type Action,
   type CompiledPolicy,
   type Explanation,
 } from '../../policy/index.js';
+import { normalizeRequestTarget, ResourceRouter } from '../../proxy/http/index.js';
 import { loadSqlClassifier } from '../../sql/index.js';
 import { loadValidConfig } from '../config-file.js';
 import { CommandExit, EXIT, type CliIo } from '../io.js';
@@ -77,42 +77,33 @@ function explainHttp(
   const match = /^([A-Za-z]+)\s+(\S+)$/.exec(request.trim());
   if (!match) throw new TollgateError('TG_ERR_USAGE', `--http "${request}": expected "METHOD URL", e.g. "GET /app/orders"`);
   const method = (match[1] ?? '').toUpperCase();
-  const url = new URL(match[2] ?? '/', config.server.public_url);
-  const resource = resourceName !== undefined
-    ? config.resources.find((r) => r.name === resourceName)
-    : matchHttpResource(config, url);
-  if (resource === undefined) {
-    io.stdout(`action: http ${method} ${url.pathname}\ndecision: no resource matches ${url.host}${url.pathname}; the gateway answers 404\n`);
+  const { hostname, target } = splitRequestUrl(match[2] ?? '/', config.server.public_url);
+  // The same normalisation and routing as the HTTP gateway, so the path explained is the path
+  // the gateway would decide on and the upstream would receive.
+  const normalized = normalizeRequestTarget(target);
+  if (!normalized.ok) {
+    io.stdout(`action: http ${method} ${target}\ndecision: the gateway refuses this request target with 400 (${normalized.problem})\n`);
     return true;
   }
-  const path = upstreamPath(resource, url.pathname);
-  if (path === null) throw new TollgateError('TG_ERR_USAGE', `--http: the path ${url.pathname} has a malformed percent-escape`);
-  const action: Action = { kind: 'http', resource: resource.name, method, path };
-  io.stdout(`action: http ${method} ${path} on resource ${resource.name}\n`);
+  const router = new ResourceRouter(
+    resourceName === undefined ? config.resources : config.resources.filter((r) => r.name === resourceName),
+  );
+  const routed = router.match(hostname, normalized.path);
+  if (routed.kind !== 'resource') {
+    const outcome = routed.kind === 'add-slash' ? `the gateway redirects to ${routed.location}` : 'no resource matches; the gateway answers 404';
+    io.stdout(`action: http ${method} ${hostname}${normalized.path}\ndecision: ${outcome}\n`);
+    return true;
+  }
+  const action: Action = { kind: 'http', resource: routed.route.resource.name, method, path: routed.upstreamPath };
+  io.stdout(`action: http ${method} ${routed.upstreamPath} on resource ${routed.route.resource.name}\n`);
   return printExplanation(explain(policy, principal, action), io);
 }
 
-/**
- * The resource a request reaches: host matches first, then the longest path prefix, as the
- * HTTP gateway routes.
- */
-function matchHttpResource(config: TollgateConfig, url: URL): HttpResourceConfig | undefined {
-  const candidates = config.resources.filter((r): r is HttpResourceConfig => r.kind === 'http').filter((r) => {
-    const hostOk = r.match.host === undefined || r.match.host === url.hostname.toLowerCase();
-    const prefix = r.match.path_prefix;
-    const pathOk = prefix === undefined || `${url.pathname}/`.startsWith(prefix) || url.pathname.startsWith(prefix);
-    return hostOk && pathOk;
-  });
-  const score = (r: HttpResourceConfig) => (r.match.host ? 1_000_000 : 0) + (r.match.path_prefix?.length ?? 0);
-  return candidates.sort((a, b) => score(b) - score(a))[0];
-}
-
-function upstreamPath(resource: TollgateConfig['resources'][number], pathname: string): string | null {
-  const normalized = normalizePathEncoding(pathname);
-  if (normalized === null || resource.kind !== 'http') return normalized;
-  const prefix = resource.match.path_prefix;
-  if (!resource.strip_prefix || prefix === undefined) return normalized;
-  return `/${normalized.slice(prefix.length)}`.replace(/^\/\//, '/');
+/** Host and raw request target (path and query, not normalised) of a path or absolute URL. */
+function splitRequestUrl(text: string, publicUrl: string): { hostname: string; target: string } {
+  const absolute = /^https?:\/\/([^/?#]+)(.*)$/i.exec(text);
+  if (absolute === null) return { hostname: new URL(publicUrl).hostname, target: text };
+  return { hostname: new URL(`http://${absolute[1] ?? ''}`).hostname, target: absolute[2] || '/' };
 }
 
 /** Returns true when any statement is denied. */

@@ -1,0 +1,902 @@
+import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { silentLogger, systemClock, TollgateError } from '../../core/index.js';
+import type { Clock, Logger } from '../../core/index.js';
+import { bytesToHex } from '../bytes.js';
+import type { CompactRange } from '../merkle.js';
+import { genesisPrev } from '../genesis.js';
+import { formatCheckpointBody, parseVerifierKey, signNote } from '../note.js';
+import type { NoteSigner } from '../note.js';
+import { sealRecord } from '../record.js';
+import type { AuditEvent } from '../record.js';
+import { appendHistoryEntry, cutHistory, loadCheckpointFiles, replaceCheckpointFile } from './checkpoint-files.js';
+import type { HistoryCut } from './checkpoint-files.js';
+import { fastLeafHash } from './fast-hash.js';
+import { nodeStoreFs } from './file-io.js';
+import type { StoreFile, StoreFs } from './file-io.js';
+import { encodeFrame } from './frame.js';
+import { segmentName, segmentsOf, TEMP_SUFFIX } from './layout.js';
+import { acquireDirLock } from './lock.js';
+import type { DirLock } from './lock.js';
+import { recoverSegments } from './recover.js';
+import type { SegmentCut } from './recover.js';
+import type {
+  AppendResult,
+  AuditStore,
+  AuditStoreError,
+  AuditStoreObserver,
+  AuditStoreState,
+  AuditStoreStatus,
+  Durability,
+  FileStoreOptions,
+  SignedCheckpointNote,
+} from './types.js';
+
+const DEFAULTS = {
+  checkpointIntervalMs: 1000,
+  durability: 'always' as Durability,
+  syncIntervalMs: 100,
+  segmentSize: 64 * 1024 * 1024,
+  maxRecords: 512,
+  maxDelayMs: 2,
+  appendTimeoutMs: 2000,
+  retryInitialMs: 100,
+  retryMaxMs: 5000,
+};
+
+interface Settings {
+  readonly dir: string;
+  readonly logId: string;
+  readonly signer: NoteSigner;
+  readonly checkpointIntervalMs: number;
+  readonly durability: Durability;
+  readonly syncIntervalMs: number;
+  readonly segmentSize: number;
+  readonly maxRecords: number;
+  readonly maxDelayMs: number;
+  readonly appendTimeoutMs: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly observer: AuditStoreObserver;
+  readonly fs: StoreFs;
+}
+
+/** One waiting `append()`. */
+interface Pending {
+  readonly event: AuditEvent;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+  /** `performance.now()` at the call, for the deadline and the latency. */
+  readonly at: number;
+  settled: boolean;
+}
+
+interface Segment {
+  readonly path: string;
+  readonly firstSeq: number;
+  readonly file: StoreFile;
+  /** Committed length: bytes of acknowledged records. Writes past it belong to no one yet. */
+  bytes: number;
+}
+
+function positiveInteger(value: number, what: string, min = 1): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new TollgateError('TG_ERR_INTERNAL', `audit store option ${what} must be a whole number ≥ ${min}, not ${value}`);
+  }
+  return value;
+}
+
+function settingsOf(options: FileStoreOptions): Settings {
+  if (options.dir === '') throw new TollgateError('TG_ERR_INTERNAL', 'audit store option dir is empty');
+  if (options.logId === '') throw new TollgateError('TG_ERR_INTERNAL', 'audit store option logId is empty');
+  const durability = options.durability ?? DEFAULTS.durability;
+  if (durability !== 'always' && durability !== 'interval') {
+    throw new TollgateError('TG_ERR_INTERNAL', `audit store option durability must be "always" or "interval", not ${String(durability)}`);
+  }
+  return {
+    dir: options.dir,
+    logId: options.logId,
+    signer: options.signer,
+    checkpointIntervalMs: positiveInteger(options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs, 'checkpointIntervalMs'),
+    durability,
+    syncIntervalMs: positiveInteger(options.syncIntervalMs ?? DEFAULTS.syncIntervalMs, 'syncIntervalMs'),
+    segmentSize: positiveInteger(options.segmentSize ?? DEFAULTS.segmentSize, 'segmentSize', 1024),
+    maxRecords: positiveInteger(options.groupCommit?.maxRecords ?? DEFAULTS.maxRecords, 'groupCommit.maxRecords'),
+    maxDelayMs: positiveInteger(options.groupCommit?.maxDelayMs ?? DEFAULTS.maxDelayMs, 'groupCommit.maxDelayMs', 0),
+    appendTimeoutMs: positiveInteger(options.appendTimeoutMs ?? DEFAULTS.appendTimeoutMs, 'appendTimeoutMs'),
+    retryInitialMs: positiveInteger(options.retry?.initialMs ?? DEFAULTS.retryInitialMs, 'retry.initialMs'),
+    retryMaxMs: positiveInteger(options.retry?.maxMs ?? DEFAULTS.retryMaxMs, 'retry.maxMs'),
+    clock: options.clock ?? systemClock,
+    logger: options.logger ?? silentLogger,
+    observer: options.observer ?? {},
+    fs: options.fs ?? nodeStoreFs,
+  };
+}
+
+function errnoOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : 'error';
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+}
+
+/**
+ * Opens the audit log in `options.dir` for writing: takes the directory lock, recovers (see
+ * `recoverSegments`), records any cut it made as an `audit.recovered` record, and returns the
+ * store once that record is durable.
+ *
+ * Throws `TG_ERR_AUDIT_LOCKED` when another live process writes the directory and
+ * `TG_ERR_AUDIT_TAMPERED` when the log fails verification; in both cases nothing was changed.
+ */
+export async function openFileStore(options: FileStoreOptions): Promise<AuditStore> {
+  const settings = settingsOf(options);
+  try {
+    return await openStore(settings);
+  } catch (error) {
+    if (error instanceof TollgateError) throw error;
+    throw new TollgateError(
+      'TG_ERR_AUDIT_UNAVAILABLE',
+      `cannot open the audit directory ${settings.dir} (${errnoOf(error)}: ${describe(error)}); check that it exists or can be created, and that this user may read and write it`,
+      { cause: error },
+    );
+  }
+}
+
+async function openStore(settings: Settings): Promise<AuditStore> {
+  const { fs, dir } = settings;
+  if ((await fs.statPath(dir)) === null) {
+    await fs.mkdir(dir);
+    await fs.syncDir(dirname(dir));
+  }
+  const lock = await acquireDirLock(fs, dir);
+  try {
+    const names = await fs.readDir(dir);
+    for (const name of names) {
+      if (name.endsWith(TEMP_SUFFIX) && !name.startsWith('lock.')) await fs.unlink(join(dir, name)).catch(ignoreMissing);
+    }
+    const verifier = parseVerifierKey(settings.signer.verifierKey);
+    const files = await loadCheckpointFiles(fs, dir, verifier, settings.logId);
+    if (files.reinstalled) settings.logger.info({ dir }, 'audit checkpoint file restored from the checkpoint history (a replacement was interrupted)');
+    const log = await recoverSegments(fs, segmentsOf(dir, names), settings.logId, files.latest?.checkpoint ?? null);
+    let segment: Segment;
+    let segmentCount = log.segmentCount;
+    if (log.tail === null) {
+      segment = await createSegment(fs, dir, 0, settings.durability === 'always');
+      segmentCount = 1;
+    } else {
+      const file = await fs.openFile(log.tail.path, { syncWrites: settings.durability === 'always' });
+      segment = { path: log.tail.path, firstSeq: log.tail.firstSeq, file, bytes: log.tail.bytes };
+    }
+    const store = new FileAuditStore(settings, lock, {
+      segment,
+      segmentCount,
+      totalBytes: log.totalBytes,
+      size: log.size,
+      lastLeafHash: log.lastLeafHash,
+      range: log.range,
+      checkpoint: files.latest,
+      historyEnd: files.historyEnd,
+    });
+    const cuts: (SegmentCut | HistoryCut)[] = [];
+    if (files.historyCut !== null) cuts.push(files.historyCut);
+    if (log.cut !== null) cuts.push(log.cut);
+    try {
+      // The record goes where the torn bytes begin; what is left of them is cut once it is durable.
+      for (const cut of cuts) {
+        settings.logger.warn({ ...cut }, 'audit log: cutting a torn tail left by an interrupted write');
+        await store.append({ kind: 'audit.recovered', data: { ...cut } });
+      }
+      if (cuts.length > 0) await store.trimAfterRecovery(files.historyCut !== null);
+    } catch (error) {
+      // Nothing is cut without its record: the torn bytes stay for the next open to find.
+      await store.abandon();
+      throw error;
+    }
+    return store;
+  } catch (error) {
+    await lock.release().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Creates an empty segment atomically: temp file, fsync, rename, fsync of the directory.
+ * `syncWrites` opens it with O_DSYNC (durability `always`).
+ */
+async function createSegment(fs: StoreFs, dir: string, firstSeq: number, syncWrites: boolean): Promise<Segment> {
+  const path = join(dir, segmentName(firstSeq));
+  const temp = `${path}${TEMP_SUFFIX}`;
+  const file = await fs.replaceFile(temp, { syncWrites });
+  try {
+    await file.sync();
+    await fs.rename(temp, path);
+    await fs.syncDir(dir);
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    await fs.unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  return { path, firstSeq, file, bytes: 0 };
+}
+
+interface InitialState {
+  readonly segment: Segment;
+  readonly segmentCount: number;
+  readonly totalBytes: number;
+  readonly size: number;
+  readonly lastLeafHash: Uint8Array | null;
+  readonly range: CompactRange;
+  readonly checkpoint: SignedCheckpointNote | null;
+  readonly historyEnd: number;
+}
+
+/** Records sealed in order, not yet handed to the disk. */
+interface Sealed {
+  readonly firstSeq: number;
+  readonly items: Pending[];
+  readonly frames: Buffer[];
+  readonly leaves: Uint8Array[];
+  bytes: number;
+}
+
+/** The batch on its way to disk. */
+interface Flush {
+  readonly items: readonly Pending[];
+  readonly leaves: readonly Uint8Array[];
+  readonly bytes: number;
+  readonly firstSeq: number;
+  readonly endPrev: string;
+  readonly started: number;
+  /** Refused while in flight (a failure elsewhere, or a passed deadline); never committed. */
+  abandoned: boolean;
+  /** Settles when the batch's I/O has finished, whatever the outcome. */
+  io: Promise<void>;
+}
+
+/**
+ * Records sealed per event-loop turn (about 0.2 ms of work). A burst larger than this reaches
+ * the disk in parts: the first part is written while the next is sealed, and finished I/O and
+ * other sockets get their turn in between. With 64 busy writers this settles into two groups
+ * that take turns, one sealing while the other's write syncs.
+ */
+const SEAL_CHUNK = 32;
+
+/**
+ * The single writer of one audit directory.
+ *
+ * Group commit as a two-stage pipeline. `append()` queues the event. The writer seals queued
+ * events in order (seq, prev chain, time) and frames them, up to {@link SEAL_CHUNK} per
+ * event-loop turn. One batch at a time goes to disk as one vectored write; with durability
+ * `always` the segment is open with O_DSYNC, so that write returns only once the data is on
+ * stable storage (POSIX synchronized I/O data integrity, the guarantee of fdatasync) and the
+ * batch costs one trip to the I/O thread instead of two. Every append of the batch resolves
+ * then. Sealing goes on while a batch is on its way, so the CPU work of the next batch overlaps
+ * the disk's work on this one; a batch is never larger than `maxRecords`.
+ *
+ * When sealed records are handed to the disk:
+ * - at once when the previous batch finishes and records were sealed meanwhile (they have
+ *   already waited one sync), or when `maxRecords` are sealed;
+ * - when the disk is idle, at the first turn of the event loop that brought no new append, and
+ *   never later than `maxDelayMs` after the first one. A lone append on an idle store waits one
+ *   event-loop turn, not the full delay; a burst that arrives over a few turns (requests parsed
+ *   from several sockets) still shares one sync.
+ *
+ * Nothing is committed (seq advanced, appends resolved) before its sync. A failed write or sync,
+ * or a passed deadline, commits nothing more: the batch in flight and everything sealed are
+ * refused, and the files are truncated back to the committed end before appends are accepted
+ * again, so seqs never skip and no half frame stays behind.
+ */
+class FileAuditStore implements AuditStore {
+  readonly #s: Settings;
+  readonly #lock: DirLock;
+  #status: AuditStoreStatus = 'ready';
+  #closing: Promise<void> | null = null;
+  #lastError: AuditStoreError | null = null;
+
+  #queue: Pending[] = [];
+  /** Count of `append()` calls that queued; the linger watches it grow. */
+  #appended = 0;
+  #sealed: Sealed;
+  #sealSeq: number;
+  #sealPrev: string;
+  #flush: Flush | null = null;
+  /** I/O of a refused batch that has not finished yet; the repair waits for it. */
+  #abandonedIo: Promise<void> | null = null;
+  #pumpScheduled = false;
+  /** Set while the disk is idle and the writer lingers for more appends. */
+  #lingerStart: number | null = null;
+  #lingerSeen = 0;
+  #drained: (() => void)[] = [];
+  #watchdog: NodeJS.Timeout | null = null;
+
+  /** The segment holding the committed end. */
+  #segment: Segment;
+  /** Segments created by the batch in flight (or a refused one), not yet committed, oldest first. */
+  #uncommitted: Segment[] = [];
+  #segmentCount: number;
+  #totalBytes: number;
+  #nextSeq: number;
+  #lastLeafHex: string;
+
+  /** The tree of the synced records; checkpoints sign it. */
+  readonly #range: CompactRange;
+  /** Durability `interval`: leaf hashes of acknowledged records not yet synced. */
+  #unsynced: Uint8Array[] = [];
+  #syncTimer: NodeJS.Timeout | null = null;
+  #syncing: Promise<void> | null = null;
+
+  /** The latest checkpoint in the `checkpoint` file: the published one. */
+  #checkpoint: SignedCheckpointNote | null;
+  /** The latest checkpoint in the history; ahead of {@link #checkpoint} until the file is replaced. */
+  #signed: SignedCheckpointNote | null;
+  #historyEnd: number;
+  #checkpointing: Promise<void> | null = null;
+  readonly #checkpointTimer: NodeJS.Timeout;
+
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryDelay: number;
+  #repairing: Promise<void> | null = null;
+
+  constructor(settings: Settings, lock: DirLock, initial: InitialState) {
+    this.#s = settings;
+    this.#lock = lock;
+    this.#segment = initial.segment;
+    this.#segmentCount = initial.segmentCount;
+    this.#totalBytes = initial.totalBytes;
+    this.#nextSeq = initial.size;
+    this.#lastLeafHex = initial.lastLeafHash === null ? genesisPrev(settings.logId) : bytesToHex(initial.lastLeafHash);
+    this.#sealSeq = this.#nextSeq;
+    this.#sealPrev = this.#lastLeafHex;
+    this.#sealed = this.#emptySealed();
+    this.#range = initial.range;
+    this.#checkpoint = initial.checkpoint;
+    this.#signed = initial.checkpoint;
+    this.#historyEnd = initial.historyEnd;
+    this.#retryDelay = settings.retryInitialMs;
+    this.#checkpointTimer = setInterval(() => void this.#checkpointTick(), settings.checkpointIntervalMs);
+    this.#checkpointTimer.unref();
+  }
+
+  append(event: AuditEvent): Promise<AppendResult> {
+    if (this.#closing !== null) {
+      return Promise.reject(new TollgateError('TG_ERR_AUDIT_CLOSED', 'the audit store is closed; the gateway is shutting down, so the request was refused'));
+    }
+    if (this.#status !== 'ready') return Promise.reject(this.#unavailable());
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ event, resolve, reject, at: performance.now(), settled: false });
+      this.#appended += 1;
+      if (this.#watchdog === null) this.#armWatchdog();
+      if (this.#flush === null && this.#sealed.items.length === 0 && this.#lingerStart === null) {
+        this.#lingerStart = performance.now();
+        this.#lingerSeen = this.#appended;
+      }
+      this.#schedulePump();
+    });
+  }
+
+  state(): AuditStoreState {
+    return {
+      status: this.#status,
+      lastError: this.#lastError,
+      size: this.#nextSeq,
+      syncedSize: this.#range.size,
+      checkpointSize: this.#checkpoint?.checkpoint.size ?? 0,
+      segments: this.#segmentCount,
+      bytes: this.#totalBytes,
+      queued: this.#queue.length + this.#sealed.items.length,
+    };
+  }
+
+  async checkpointNow(): Promise<SignedCheckpointNote | null> {
+    if (this.#status === 'closed') return this.#checkpoint;
+    await this.#checkpointOnce();
+    return this.#checkpoint;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** After the `audit.recovered` records are durable: cuts the rest of the torn bytes. */
+  async trimAfterRecovery(historyCut: boolean): Promise<void> {
+    await this.#segment.file.truncate(this.#segment.bytes);
+    await this.#segment.file.datasync();
+    if (historyCut) await cutHistory(this.#s.fs, this.#s.dir, this.#historyEnd);
+  }
+
+  /** Gives up a store whose open failed: releases everything and changes no file. */
+  async abandon(): Promise<void> {
+    this.#closing ??= Promise.resolve();
+    clearInterval(this.#checkpointTimer);
+    for (const timer of [this.#retryTimer, this.#syncTimer, this.#watchdog]) if (timer !== null) clearTimeout(timer);
+    await this.#settleInflight().catch(() => undefined);
+    for (const segment of [this.#segment, ...this.#uncommitted]) await segment.file.close().catch(() => undefined);
+    this.#status = 'closed';
+    await this.#lock.release();
+  }
+
+  // ---- group commit ------------------------------------------------------------------------
+
+  #emptySealed(): Sealed {
+    return { firstSeq: this.#sealSeq, items: [], frames: [], leaves: [], bytes: 0 };
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(this.#pump);
+  }
+
+  readonly #pump = (): void => {
+    this.#pumpScheduled = false;
+    if (this.#status !== 'ready') return;
+    const { maxRecords } = this.#s;
+    // What is sealed goes to the disk first, so that the disk works while the rest is sealed.
+    this.#maybeFlush();
+    const room = maxRecords - this.#sealed.items.length;
+    if (this.#queue.length > 0 && room > 0) this.#seal(Math.min(room, SEAL_CHUNK));
+    this.#maybeFlush();
+    const moreToSeal = this.#queue.length > 0 && this.#sealed.items.length < maxRecords;
+    const lingering = this.#flush === null && this.#sealed.items.length > 0;
+    if (moreToSeal || lingering) this.#schedulePump();
+    // Every event may have been refused as invalid, leaving nothing to flush.
+    this.#wakeIfDrained();
+  };
+
+  /** Hands the sealed records to the disk when the rules in the class comment say so. */
+  #maybeFlush(): void {
+    if (this.#status !== 'ready' || this.#sealed.items.length === 0 || this.#flush !== null) return;
+    if (this.#lingerStart !== null && this.#sealed.items.length < this.#s.maxRecords) {
+      const quiet = this.#appended === this.#lingerSeen;
+      this.#lingerSeen = this.#appended;
+      if (!quiet && performance.now() - this.#lingerStart < this.#s.maxDelayMs) return;
+    }
+    this.#startFlush();
+  }
+
+  /** Seals up to `count` queued events after the last sealed one. */
+  #seal(count: number): void {
+    const { logId, clock } = this.#s;
+    const whole = this.#queue.length <= count;
+    const taken = whole ? this.#queue : this.#queue.slice(0, count);
+    this.#queue = whole ? [] : this.#queue.slice(count);
+    const sealed = this.#sealed;
+    const timeMs = clock.now();
+    for (const item of taken) {
+      if (item.settled) continue;
+      let record;
+      try {
+        record = sealRecord(item.event, { logId, seq: this.#sealSeq, prev: this.#sealPrev, timeMs, hashLeaf: fastLeafHash });
+      } catch (error) {
+        // An event outside the record model is a bug of its caller; it takes no seq.
+        item.settled = true;
+        item.reject(error);
+        continue;
+      }
+      const frame = encodeFrame(record.bytes);
+      sealed.items.push(item);
+      sealed.frames.push(frame);
+      sealed.leaves.push(record.leafHash);
+      sealed.bytes += frame.length;
+      this.#sealSeq += 1;
+      this.#sealPrev = bytesToHex(record.leafHash);
+    }
+  }
+
+  #startFlush(): void {
+    const batch = this.#sealed;
+    this.#sealed = this.#emptySealed();
+    this.#lingerStart = null;
+    const flush: Flush = {
+      items: batch.items,
+      leaves: batch.leaves,
+      bytes: batch.bytes,
+      firstSeq: batch.firstSeq,
+      // Nothing is sealed after this batch yet, so the seal cursor is the batch's end.
+      endPrev: this.#sealPrev,
+      started: performance.now(),
+      abandoned: false,
+      io: Promise.resolve(),
+    };
+    this.#flush = flush;
+    flush.io = this.#writeFrames(batch.frames, flush.firstSeq).then(
+      (end) => this.#flushDone(flush, end, null),
+      (error: unknown) => this.#flushDone(flush, null, error),
+    );
+  }
+
+  #flushDone(flush: Flush, end: { segment: Segment; end: number } | null, failure: unknown): void {
+    if (flush.abandoned) {
+      if (this.#abandonedIo === flush.io) this.#abandonedIo = null;
+      return;
+    }
+    this.#flush = null;
+    if (end === null) {
+      this.#rejectAll(flush.items, this.#degrade(this.#ioError(failure, 'write the batch')));
+      return;
+    }
+    this.#commit(flush, end.segment, end.end);
+    this.#maybeFlush();
+    if (this.#queue.length > 0) this.#schedulePump();
+    this.#rearmWatchdog();
+    this.#wakeIfDrained();
+  }
+
+  /** The batch is on disk (written, with durability `interval`): advance and resolve. */
+  #commit(flush: Flush, segment: Segment, end: number): void {
+    if (segment !== this.#segment) {
+      // The batch rolled over to segments it created: they are committed now.
+      void this.#segment.file.close().catch(() => undefined);
+      for (const done of this.#uncommitted.slice(0, -1)) void done.file.close().catch(() => undefined);
+      this.#segmentCount += this.#uncommitted.length;
+      this.#uncommitted = [];
+      this.#segment = segment;
+    }
+    segment.bytes = end;
+    this.#totalBytes += flush.bytes;
+    this.#nextSeq = flush.firstSeq + flush.items.length;
+    this.#lastLeafHex = flush.endPrev;
+    if (this.#s.durability === 'always') {
+      for (const leaf of flush.leaves) this.#range.append(leaf);
+    } else {
+      for (const leaf of flush.leaves) this.#unsynced.push(leaf);
+      this.#scheduleSync();
+    }
+    const done = performance.now();
+    const { observer } = this.#s;
+    for (let i = 0; i < flush.items.length; i++) {
+      const item = flush.items[i]!;
+      item.settled = true;
+      item.resolve({ seq: flush.firstSeq + i, leafHash: flush.leaves[i]! });
+      observer.appended?.(done - item.at);
+    }
+    observer.batch?.({ records: flush.items.length, bytes: flush.bytes, durationMs: done - flush.started });
+  }
+
+  #wakeIfDrained(): void {
+    if (this.#drained.length === 0) return;
+    const idle = this.#flush === null && (this.#status !== 'ready' || (this.#queue.length === 0 && this.#sealed.items.length === 0));
+    if (!idle) return;
+    const waiting = this.#drained;
+    this.#drained = [];
+    for (const wake of waiting) wake();
+  }
+
+  /**
+   * Writes the frames after the committed end, rolling to new segments at `segmentSize`: one
+   * vectored write per segment touched, and the finished segment made durable before the next
+   * one is created, so the files on disk always hold a prefix of the log. Checks, at the same
+   * time as the write, that the segment is still linked in the directory. Commits nothing.
+   */
+  async #writeFrames(frames: readonly Buffer[], firstSeq: number): Promise<{ segment: Segment; end: number }> {
+    const { fs, dir, segmentSize } = this.#s;
+    let segment = this.#segment;
+    let at = segment.bytes;
+    let chunk: Buffer[] = [];
+    let chunkBytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      if (at + chunkBytes > 0 && at + chunkBytes + frame.length > segmentSize) {
+        if (chunk.length > 0) await segment.file.writev(chunk, at);
+        at += chunkBytes;
+        // Bytes past the last frame (a torn tail being replaced) must not stay in a segment that
+        // is no longer the last.
+        await segment.file.truncate(at);
+        await segment.file.datasync();
+        segment = await createSegment(fs, dir, firstSeq + i, this.#syncWrites());
+        this.#uncommitted.push(segment);
+        at = 0;
+        chunk = [];
+        chunkBytes = 0;
+      }
+      chunk.push(frame);
+      chunkBytes += frame.length;
+    }
+    await Promise.all([segment.file.writev(chunk, at), this.#checkLinked(segment)]);
+    return { segment, end: at + chunkBytes };
+  }
+
+  /** Segment writes are synchronous (O_DSYNC) with durability `always`. */
+  #syncWrites(): boolean {
+    return this.#s.durability === 'always';
+  }
+
+  /** A segment whose directory entry is gone (the directory was deleted) takes writes no one will ever read. */
+  async #checkLinked(segment: Segment): Promise<void> {
+    const identity = await segment.file.stat();
+    if (identity.nlink === 0) {
+      throw Object.assign(new Error(`segment ${basename(segment.path)} was deleted from the audit directory`), { code: 'ENOENT' });
+    }
+  }
+
+  // ---- deadlines ---------------------------------------------------------------------------
+
+  #oldest(): Pending | undefined {
+    return this.#flush?.items[0] ?? this.#sealed.items[0] ?? this.#queue[0];
+  }
+
+  #armWatchdog(): void {
+    const oldest = this.#oldest();
+    if (oldest === undefined) return;
+    const wait = Math.max(0, oldest.at + this.#s.appendTimeoutMs - performance.now());
+    this.#watchdog = setTimeout(this.#onWatchdog, Math.ceil(wait));
+    this.#watchdog.unref();
+  }
+
+  #rearmWatchdog(): void {
+    if (this.#watchdog !== null) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+    this.#armWatchdog();
+  }
+
+  readonly #onWatchdog = (): void => {
+    this.#watchdog = null;
+    const now = performance.now();
+    const limit = this.#s.appendTimeoutMs;
+    const overdue = (item: Pending | undefined) => item !== undefined && item.at + limit <= now;
+    if (this.#flush !== null && overdue(this.#flush.items[0])) {
+      // The disk has not finished a batch within the deadline. Its appends and everything after
+      // them are refused now; the batch is never committed, and its bytes are cut before the
+      // store accepts appends again.
+      this.#degrade(
+        new TollgateError('TG_ERR_AUDIT_UNAVAILABLE', `the audit log did not make a record durable within ${limit} ms (the disk is stalled); the request was refused`),
+      );
+    } else if (overdue(this.#sealed.items[0]) || overdue(this.#queue[0])) {
+      // The disk keeps up but these waited too long (the event loop was blocked): refuse them.
+      // Sealed records chain to each other, so all of them go.
+      const error = new TollgateError('TG_ERR_AUDIT_UNAVAILABLE', `the audit log did not take the record within ${limit} ms (the gateway is overloaded); the request was refused`);
+      if (overdue(this.#sealed.items[0])) this.#dropSealed(error);
+      while (overdue(this.#queue[0])) this.#rejectAll([this.#queue.shift()!], error);
+      this.#wakeIfDrained();
+    }
+    this.#armWatchdog();
+  };
+
+  /** Refuses every sealed, unwritten record; sealing restarts after the batch in flight, or the committed end. */
+  #dropSealed(error: unknown): void {
+    this.#rejectAll(this.#sealed.items, error);
+    const flush = this.#flush;
+    this.#sealSeq = flush === null ? this.#nextSeq : flush.firstSeq + flush.items.length;
+    this.#sealPrev = flush === null ? this.#lastLeafHex : flush.endPrev;
+    this.#sealed = this.#emptySealed();
+  }
+
+  // ---- failure and recovery ----------------------------------------------------------------
+
+  #ioError(error: unknown, what: string): TollgateError {
+    if (error instanceof TollgateError) return error;
+    return new TollgateError(
+      'TG_ERR_AUDIT_UNAVAILABLE',
+      `the audit log could not ${what} (${errnoOf(error)}: ${describe(error)}); requests are refused until the disk accepts writes again (free space, fix permissions or the mount); the store retries on its own`,
+      { cause: error },
+    );
+  }
+
+  #unavailable(): TollgateError {
+    const why = this.#lastError?.message ?? 'the audit store is degraded';
+    return new TollgateError('TG_ERR_AUDIT_UNAVAILABLE', why.startsWith('the audit') ? why : `the audit log is unavailable: ${why}`);
+  }
+
+  #rejectAll(items: readonly Pending[], error: unknown): void {
+    for (const item of items) {
+      if (item.settled) continue;
+      item.settled = true;
+      item.reject(error);
+    }
+  }
+
+  /** Enters `degraded`: refuses everything queued and schedules the repair. */
+  #degrade(error: TollgateError): TollgateError {
+    const unavailable = error.code === 'TG_ERR_AUDIT_UNAVAILABLE' ? error : new TollgateError('TG_ERR_AUDIT_UNAVAILABLE', error.message, { cause: error });
+    this.#lastError = { code: unavailable.code, message: unavailable.message, atMs: this.#s.clock.now() };
+    if (this.#status === 'ready') {
+      this.#status = 'degraded';
+      this.#s.logger.error({ err: error, dir: this.#s.dir }, 'audit log degraded: appends are refused');
+      this.#s.observer.stateChanged?.(this.state());
+    }
+    this.#rejectAll(this.#queue.splice(0), unavailable);
+    // The batch in flight was written after the committed end; the repair cuts it.
+    const flush = this.#flush;
+    if (flush !== null) {
+      flush.abandoned = true;
+      this.#rejectAll(flush.items, unavailable);
+      this.#abandonedIo = flush.io;
+      this.#flush = null;
+    }
+    this.#dropSealed(unavailable);
+    if (this.#closing === null) this.#scheduleRepair();
+    this.#wakeIfDrained();
+    return unavailable;
+  }
+
+  #scheduleRepair(): void {
+    if (this.#retryTimer !== null || this.#repairing !== null) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#repairing = this.#repair().finally(() => {
+        this.#repairing = null;
+        if (this.#status === 'degraded' && this.#closing === null) this.#scheduleRepair();
+      });
+    }, this.#retryDelay);
+    this.#retryTimer.unref();
+  }
+
+  /**
+   * Puts the files back to the committed state and proves the disk takes writes again: removes
+   * segments a failed batch created, truncates the current segment to its committed length,
+   * writes and syncs a probe byte, and truncates it away. Any failure keeps the store degraded
+   * and retries with a doubled delay.
+   */
+  async #repair(): Promise<void> {
+    if (this.#status !== 'degraded') return;
+    try {
+      await this.#settleInflight();
+      await this.#restoreCommitted();
+      if (this.#closing !== null) return;
+      this.#status = 'ready';
+      this.#retryDelay = this.#s.retryInitialMs;
+      this.#s.logger.info({ dir: this.#s.dir, size: this.#nextSeq }, 'audit log recovered: appends are accepted again');
+      this.#s.observer.stateChanged?.(this.state());
+    } catch (error) {
+      this.#lastError = { code: 'TG_ERR_AUDIT_UNAVAILABLE', message: this.#ioError(error, 'recover').message, atMs: this.#s.clock.now() };
+      this.#retryDelay = Math.min(this.#retryDelay * 2, this.#s.retryMaxMs);
+      this.#s.logger.warn({ err: error, retryInMs: this.#retryDelay }, 'audit log still unavailable');
+    }
+  }
+
+  async #settleInflight(): Promise<void> {
+    while (this.#flush !== null || this.#abandonedIo !== null) await (this.#flush?.io ?? this.#abandonedIo);
+    while (this.#syncing !== null) await this.#syncing;
+  }
+
+  async #restoreCommitted(): Promise<void> {
+    const { fs, dir } = this.#s;
+    if (this.#uncommitted.length > 0) {
+      for (const segment of this.#uncommitted.toReversed()) {
+        await segment.file.close().catch(() => undefined);
+        await fs.unlink(segment.path).catch(ignoreMissing);
+      }
+      this.#uncommitted = [];
+      await fs.syncDir(dir);
+    }
+    const segment = this.#segment;
+    const [onDisk, open] = await Promise.all([fs.statPath(segment.path), segment.file.stat()]);
+    if (onDisk === null || open.nlink === 0 || onDisk.ino !== open.ino || onDisk.dev !== open.dev) {
+      throw Object.assign(new Error(`segment ${basename(segment.path)} is no longer in ${dir}; restart the gateway once the directory is back`), { code: 'ENOENT' });
+    }
+    await segment.file.truncate(segment.bytes);
+    await segment.file.writev([Buffer.alloc(1)], segment.bytes);
+    await segment.file.datasync();
+    await segment.file.truncate(segment.bytes);
+    await segment.file.datasync();
+    // The sync above covers every acknowledged record (durability `interval`).
+    for (const leaf of this.#unsynced) this.#range.append(leaf);
+    this.#unsynced = [];
+  }
+
+  // ---- durability `interval` ---------------------------------------------------------------
+
+  #scheduleSync(): void {
+    if (this.#syncTimer !== null) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = null;
+      void this.#syncNow();
+    }, this.#s.syncIntervalMs);
+    this.#syncTimer.unref();
+  }
+
+  #syncNow(): Promise<void> {
+    this.#syncing ??= this.#sync().finally(() => {
+      this.#syncing = null;
+    });
+    return this.#syncing;
+  }
+
+  async #sync(): Promise<void> {
+    if (this.#unsynced.length === 0 || this.#status !== 'ready') return;
+    const count = this.#unsynced.length;
+    const segment = this.#segment;
+    try {
+      await Promise.all([segment.file.datasync(), this.#checkLinked(segment)]);
+    } catch (error) {
+      // Acknowledged records may be lost if the machine stops now: that is the documented risk
+      // of durability `interval`. Stop acknowledging more until the disk syncs again.
+      this.#degrade(this.#ioError(error, 'sync acknowledged records'));
+      return;
+    }
+    for (const leaf of this.#unsynced.splice(0, count)) this.#range.append(leaf);
+  }
+
+  // ---- checkpoints -------------------------------------------------------------------------
+
+  async #checkpointTick(): Promise<void> {
+    try {
+      await this.#checkpointOnce();
+    } catch {
+      // Reported through lastError and the log by #checkpointOnce.
+    }
+  }
+
+  #checkpointOnce(): Promise<void> {
+    this.#checkpointing ??= this.#signCheckpoint().finally(() => {
+      this.#checkpointing = null;
+    });
+    return this.#checkpointing;
+  }
+
+  /**
+   * Signs the synced tree when it grew: the history entry first (durable), then the `checkpoint`
+   * file is replaced. A failed replacement is retried at the next interval even without new
+   * records.
+   */
+  async #signCheckpoint(): Promise<void> {
+    const { fs, dir, logId, signer } = this.#s;
+    const size = this.#range.size;
+    const started = performance.now();
+    try {
+      if (size > (this.#signed?.checkpoint.size ?? 0)) {
+        const checkpoint = { origin: logId, size, rootHash: this.#range.root() };
+        const note = signNote(formatCheckpointBody(checkpoint), signer);
+        this.#historyEnd = await appendHistoryEntry(fs, dir, this.#historyEnd, note);
+        this.#signed = { checkpoint, note };
+      }
+      const latest = this.#signed;
+      if (latest !== null && latest !== this.#checkpoint) {
+        await replaceCheckpointFile(fs, dir, latest.note);
+        this.#checkpoint = latest;
+        this.#s.observer.checkpoint?.({ size: latest.checkpoint.size, durationMs: performance.now() - started });
+      }
+    } catch (error) {
+      const failure = this.#ioError(error, 'write a signed checkpoint');
+      this.#lastError = { code: failure.code, message: failure.message, atMs: this.#s.clock.now() };
+      this.#s.logger.error({ err: error, dir }, 'audit checkpoint not written; retrying at the next interval');
+      throw failure;
+    }
+  }
+
+  // ---- close -------------------------------------------------------------------------------
+
+  async #close(): Promise<void> {
+    clearInterval(this.#checkpointTimer);
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    if (this.#repairing !== null) await this.#repairing;
+    // Everything queued before close() is still written.
+    while (this.#flush !== null || (this.#status === 'ready' && (this.#queue.length > 0 || this.#sealed.items.length > 0))) {
+      this.#lingerStart = null;
+      this.#schedulePump();
+      await new Promise<void>((wake) => this.#drained.push(wake));
+    }
+    this.#rejectAll(this.#queue.splice(0), this.#unavailable());
+    this.#dropSealed(this.#unavailable());
+    await this.#settleInflight();
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+    this.#syncTimer = null;
+    if (this.#status === 'ready') await this.#syncNow();
+    if (this.#status === 'degraded') {
+      await this.#restoreCommitted().catch((error: unknown) => {
+        this.#s.logger.error({ err: error }, 'audit log: could not cut an unfinished batch at close; the next open will');
+      });
+    }
+    if (this.#watchdog !== null) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+    while (this.#checkpointing !== null) await this.#checkpointing.catch(() => undefined);
+    if (this.#range.size > (this.#signed?.checkpoint.size ?? 0) || this.#signed !== this.#checkpoint) {
+      await this.#checkpointOnce().catch(() => undefined);
+    }
+    for (const segment of [this.#segment, ...this.#uncommitted]) await segment.file.close().catch(() => undefined);
+    this.#uncommitted = [];
+    this.#status = 'closed';
+    this.#s.observer.stateChanged?.(this.state());
+    await this.#lock.release();
+  }
+}

@@ -1,0 +1,236 @@
+import { basename } from 'node:path';
+import { TollgateError } from '../../core/index.js';
+import { bytesToHex, equalBytes } from '../bytes.js';
+import type { Checkpoint } from '../note.js';
+import { createChainVerifier } from '../verify-chain.js';
+import type { ChainProblem, ChainVerifier } from '../verify-chain.js';
+import { CompactRange } from '../merkle.js';
+import { fastLeafHash, fastNodeHash } from './fast-hash.js';
+import type { StoreFs } from './file-io.js';
+import { frameAt, MAX_FRAME_RECORD_BYTES, FRAME_OVERHEAD_BYTES } from './frame.js';
+import { segmentName } from './layout.js';
+import type { SegmentEntry } from './layout.js';
+
+/** Why the end of the last segment was cut on open. */
+export type TornTailReason =
+  /** The file ends inside a frame: a write that never finished. */
+  | 'incomplete-frame'
+  /** The last frame is whole but fails its CRC: a write whose pages did not all reach the disk. */
+  | 'crc-mismatch'
+  /** The file ends in zero bytes where a frame should be: a size change that reached the disk before the data. */
+  | 'zero-fill';
+
+export interface SegmentCut {
+  /** The segment's file name. */
+  readonly file: string;
+  /** Byte offset in the segment where the torn bytes start (the end of the last whole frame). */
+  readonly offset: number;
+  /** How many bytes were removed. */
+  readonly bytes: number;
+  readonly reason: TornTailReason;
+  /** The seq the torn frame would have had. */
+  readonly seq: number;
+}
+
+export interface RecoveredLog {
+  /** Records in the log. */
+  readonly size: number;
+  /** Leaf hash of record `size − 1`, or null for an empty log. */
+  readonly lastLeafHash: Uint8Array | null;
+  readonly range: CompactRange;
+  /** The last segment and the end of its last whole frame; null when there is no segment yet. */
+  readonly tail: { readonly path: string; readonly firstSeq: number; readonly bytes: number } | null;
+  readonly segmentCount: number;
+  readonly totalBytes: number;
+  readonly cut: SegmentCut | null;
+}
+
+/** Read size of the scan; a frame is at most 64 KiB + 8, so any frame fits after a shift. */
+const SCAN_BUFFER_BYTES = 4 * 1024 * 1024;
+
+interface Position {
+  readonly segment: string;
+  readonly offset: number;
+}
+
+function tamperedAt(seq: number, reason: string, detail: string, position: Position | undefined): TollgateError {
+  const where = position === undefined ? '' : ` (${position.segment}, byte ${position.offset})`;
+  return new TollgateError(
+    'TG_ERR_AUDIT_TAMPERED',
+    `the audit log fails verification at seq ${seq}${where}: ${reason}: ${detail}. Nothing was changed; run "tollgate audit verify" on the directory for the full report, then move the directory aside and start a new log`,
+    { details: { seq, reason, ...(position ?? {}) } },
+  );
+}
+
+/**
+ * Scans every segment in order, streaming through one fixed buffer, and rebuilds the writer's
+ * state: size, last leaf hash and Merkle right edge.
+ *
+ * The records the latest signed checkpoint covers are checked by framing, CRC and the Merkle
+ * root: the signed root authenticates every byte of them, so they are hashed (fast, on
+ * `node:crypto`) without being parsed. The records after it, which no signature covers yet, go
+ * through the pure chain verifier (canonical form, log id, seq, prev). When the root does not
+ * match, a second, full pass with the chain verifier names the first bad seq.
+ *
+ * Only a torn end of the last segment may be cut (see {@link TornTailReason}), and only when it
+ * lies beyond the signed size; anything else throws `TG_ERR_AUDIT_TAMPERED`. The scan changes
+ * nothing: the writer puts the `audit.recovered` record where the torn bytes begin and only then
+ * cuts what is left of them, so a cut is never made without its record.
+ */
+export async function recoverSegments(fs: StoreFs, segments: readonly SegmentEntry[], logId: string, checkpoint: Checkpoint | null): Promise<RecoveredLog> {
+  try {
+    return await scan(fs, segments, logId, checkpoint, 'fast');
+  } catch (error) {
+    if (!(error instanceof RootMismatch)) throw error;
+    await scan(fs, segments, logId, checkpoint, 'full');
+    throw tamperedAt(
+      error.size - 1,
+      'checkpoint-mismatch',
+      `the first ${error.size} records do not hash to the root the latest signed checkpoint signs: records before seq ${error.size} were altered`,
+      undefined,
+    );
+  }
+}
+
+class RootMismatch extends Error {
+  constructor(readonly size: number) {
+    super('root mismatch');
+  }
+}
+
+async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: string, checkpoint: Checkpoint | null, mode: 'fast' | 'full'): Promise<RecoveredLog> {
+  const signedSize = checkpoint?.size ?? 0;
+  const range = new CompactRange(fastNodeHash);
+  let lastLeaf: Uint8Array | null = null;
+  let verifier: ChainVerifier<Position> | null = mode === 'full' || signedSize === 0 ? createChainVerifier<Position>({ logId, hashLeaf: fastLeafHash, hashNode: fastNodeHash }) : null;
+  let totalBytes = 0;
+  let cut: SegmentCut | null = null;
+  let tail: RecoveredLog['tail'] = null;
+  const buffer = Buffer.allocUnsafe(SCAN_BUFFER_BYTES);
+
+  const accept = (record: Uint8Array, position: Position): void => {
+    if (verifier === null) {
+      const leaf = fastLeafHash(record);
+      range.append(leaf);
+      lastLeaf = leaf;
+      if (range.size === signedSize) {
+        if (!equalBytes(range.root(), checkpoint!.rootHash)) throw new RootMismatch(signedSize);
+        verifier = createChainVerifier<Position>({
+          logId,
+          hashLeaf: fastLeafHash,
+          hashNode: fastNodeHash,
+          resume: { size: range.size, lastLeafHash: bytesToHex(leaf), range: range.toJSON() },
+        });
+      }
+      return;
+    }
+    const step = verifier.push(record, position);
+    if (!step.ok) throw tamperedAt(step.seq, step.reason, step.detail, step.position);
+    range.append(step.leafHash);
+    lastLeaf = step.leafHash;
+    if (mode === 'full' && checkpoint !== null && range.size === signedSize) {
+      const checked = verifier.checkCheckpoint(checkpoint);
+      if (!checked.ok) throw tamperedAt(checked.seq, checked.reason, checked.detail, undefined);
+    }
+  };
+
+  for (let index = 0; index < segments.length; index++) {
+    const segment = segments[index]!;
+    const name = basename(segment.path);
+    const isLast = index === segments.length - 1;
+    if (segment.firstSeq !== range.size) {
+      const problem: ChainProblem = segment.firstSeq > range.size ? 'seq-gap' : 'seq-duplicate';
+      throw tamperedAt(range.size, problem, `segment ${name} should be ${segmentName(range.size)}: the segments do not follow each other`, { segment: name, offset: 0 });
+    }
+    const file = await fs.openReadOnly(segment.path);
+    let end: number;
+    try {
+      const size = (await file.stat()).size;
+      // `base` is the file offset of buffer[0]; buffer[0, have) holds file bytes; `at` is the parse cursor.
+      let base = 0;
+      let have = 0;
+      let at = 0;
+      for (;;) {
+        const found = frameAt(buffer, at, have);
+        if (found.status === 'ok') {
+          accept(found.record, { segment: name, offset: base + at });
+          at = found.next;
+          continue;
+        }
+        if (found.status === 'incomplete' && base + have < size) {
+          buffer.copy(buffer, 0, at, have);
+          base += at;
+          have -= at;
+          at = 0;
+          const n = await file.read(buffer, have, buffer.length - have, base + have);
+          if (n === 0) throw tamperedAt(range.size, 'invalid-record', `segment ${name} shrank while it was read`, { segment: name, offset: base });
+          have += n;
+          continue;
+        }
+        const offset = base + at;
+        if (offset === size) break;
+        const seq = range.size;
+        const position = { segment: name, offset };
+        const reason = await tornReason(fs, segment.path, found, base, size, offset);
+        if (!isLast || reason === null) {
+          const what =
+            found.status === 'incomplete'
+              ? `the segment ends inside a frame (${size - offset} bytes left)`
+              : found.status === 'bad-length'
+                ? `the frame declares ${found.length} bytes (1 to ${MAX_FRAME_RECORD_BYTES} allowed)`
+                : 'the frame fails its CRC-32';
+          throw tamperedAt(seq, 'invalid-record', isLast ? what : `${what}, in a segment that is not the last`, position);
+        }
+        if (seq < signedSize) {
+          throw tamperedAt(seq, 'invalid-record', `the frame of a record the signed checkpoint covers (size ${signedSize}) is damaged (${reason}): records were removed or altered below the signed size`, position);
+        }
+        cut = { file: name, offset, bytes: size - offset, reason, seq };
+        break;
+      }
+      end = cut === null ? size : cut.offset;
+    } finally {
+      await file.close();
+    }
+    totalBytes += end;
+    if (isLast) tail = { path: segment.path, firstSeq: segment.firstSeq, bytes: end };
+  }
+
+  if (range.size < signedSize) {
+    throw tamperedAt(range.size, 'seq-gap', `the log holds ${range.size} records but the latest signed checkpoint covers ${signedSize}: records were removed (truncated below the signed size)`, undefined);
+  }
+  return { size: range.size, lastLeafHash: lastLeaf, range, tail, segmentCount: segments.length, totalBytes, cut };
+}
+
+/**
+ * Whether damage found at `offset`, the first bad frame of the last segment, is what an
+ * interrupted write leaves: a frame cut short by the end of the file, a whole last frame with a
+ * bad CRC, or nothing but zeros to the end. Null means it is not.
+ */
+export async function tornReason(
+  fs: StoreFs,
+  path: string,
+  found: Exclude<ReturnType<typeof frameAt>, { status: 'ok' }>,
+  base: number,
+  size: number,
+  offset: number,
+): Promise<TornTailReason | null> {
+  if (found.status === 'incomplete') return 'incomplete-frame';
+  if (found.status === 'bad-crc' && base + found.next === size) return 'crc-mismatch';
+  return (await allZero(fs, path, offset, size)) ? 'zero-fill' : null;
+}
+
+async function allZero(fs: StoreFs, path: string, from: number, to: number): Promise<boolean> {
+  const file = await fs.openReadOnly(path);
+  try {
+    const chunk = Buffer.allocUnsafe(Math.min(to - from, MAX_FRAME_RECORD_BYTES + FRAME_OVERHEAD_BYTES));
+    for (let at = from; at < to; ) {
+      const n = await file.read(chunk, 0, Math.min(chunk.length, to - at), at);
+      if (n === 0) return false;
+      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
+      at += n;
+    }
+    return true;
+  } finally {
+    await file.close();
+  }
+}

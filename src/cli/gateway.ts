@@ -1,0 +1,103 @@
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuditStore } from '../audit/index.js';
+import type { TollgateConfig } from '../config/index.js';
+import type { Logger } from '../core/index.js';
+import { createIdentity, type Identity } from '../identity/index.js';
+import { compilePolicy } from '../policy/index.js';
+import {
+  gatewayReadiness,
+  startAdminServer,
+  startHttpGateway,
+  type AdminServer,
+  type GatewayRoute,
+  type HttpGateway,
+} from '../proxy/http/index.js';
+import { openConfiguredAuditStore } from './audit-store.js';
+
+/** The whole running gateway: audit store, HTTP gateway, admin listener. */
+export interface RunningGateway {
+  readonly config: TollgateConfig;
+  readonly audit: AuditStore;
+  readonly identity: Identity;
+  readonly http: HttpGateway;
+  readonly admin: AdminServer;
+  readonly registry: Registry;
+  /** Drains the listeners, records `gateway.stop`, then closes the audit store (final checkpoint). */
+  close(reason?: string): Promise<void>;
+}
+
+export interface StartGatewayOptions {
+  readonly logger: Logger;
+  /** Extra routes on the public host (the audit review pages). */
+  readonly routes?: readonly GatewayRoute[];
+}
+
+/**
+ * Starts everything `tollgate serve` runs, in dependency order: the audit store first (nothing is
+ * served that cannot be recorded), then the IdP discovery, then the listeners. When a step
+ * fails, what was already started is closed again before the error propagates.
+ */
+export async function startGateway(config: TollgateConfig, options: StartGatewayOptions): Promise<RunningGateway> {
+  const { logger } = options;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const undo: Array<() => Promise<void>> = [];
+  const rollback = async () => {
+    for (const step of undo.reverse()) await step().catch((error: unknown) => logger.warn({ err: error }, 'cleanup after failed start'));
+  };
+  try {
+    const policy = compilePolicy(config.policy);
+    const audit = await openConfiguredAuditStore(config, logger);
+    undo.push(() => audit.close());
+    await audit.append({ kind: 'gateway.start', data: { pid: process.pid, node: process.version } });
+    await audit.append({
+      kind: 'config.loaded',
+      data: {
+        file: config.source.file,
+        resources: config.resources.map((r) => r.name),
+        roles: Object.keys(config.roles),
+        grants: config.grants.length,
+      },
+    });
+    const identity = await createIdentity(
+      { publicUrl: config.server.public_url, identity: config.identity },
+      { logger: logger.child({ component: 'identity' }) },
+    );
+    const http = await startHttpGateway({
+      config,
+      policy,
+      identity,
+      audit,
+      registry,
+      logger,
+      ...(options.routes === undefined ? {} : { routes: options.routes }),
+    });
+    undo.push(() => http.close());
+    const admin = await startAdminServer({
+      listen: config.server.admin.listen,
+      registry,
+      readiness: () => gatewayReadiness({ config, identity, audit }),
+      logger,
+    });
+    undo.push(() => admin.close());
+    logger.info({ http: http.url, admin: admin.url }, 'gateway started');
+
+    let closing: Promise<void> | null = null;
+    const close = (reason = 'shutdown') => {
+      closing ??= (async () => {
+        await http.close();
+        await audit.append({ kind: 'gateway.stop', data: { reason } }).catch((error: unknown) => {
+          logger.error({ err: error }, 'could not record gateway.stop');
+        });
+        await audit.close();
+        await admin.close();
+        logger.info({ reason }, 'gateway stopped');
+      })();
+      return closing;
+    };
+    return { config, audit, identity, http, admin, registry, close };
+  } catch (error) {
+    await rollback();
+    throw error;
+  }
+}

@@ -1,0 +1,308 @@
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openFileStore } from '../../../src/audit/index.js';
+import type { AuditStore, FileStoreOptions } from '../../../src/audit/index.js';
+import { isTollgateError } from '../../../src/core/index.js';
+import { sampleEvent } from '../../helpers/audit-records.js';
+import { FaultyFs, frameOf, readLog, snapshotDir, TEST_LOG_ID, tempAuditDir, testKeys } from '../../helpers/audit-store.js';
+
+const keys = testKeys();
+const dirs: string[] = [];
+const stores: AuditStore[] = [];
+const FIRST = '00000000000000000000.seg';
+
+function newDir(): string {
+  const dir = tempAuditDir();
+  dirs.push(dir);
+  return dir;
+}
+
+async function open(dir: string, options: Partial<FileStoreOptions> = {}): Promise<AuditStore> {
+  const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, checkpointIntervalMs: 60_000, ...options });
+  stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A closed log of `count` records, all covered by its final signed checkpoint. */
+async function closedLog(count: number, options: Partial<FileStoreOptions> = {}): Promise<string> {
+  const dir = newDir();
+  const store = await open(dir, options);
+  for (let i = 0; i < count; i++) await store.append(sampleEvent(i));
+  await store.close();
+  return dir;
+}
+
+/** The files a crash leaves: `signed` records under a checkpoint, then `unsigned` durable ones. */
+async function crashImage(signed: number, unsigned: number): Promise<string> {
+  const dir = newDir();
+  const store = await open(dir);
+  for (let i = 0; i < signed; i++) await store.append(sampleEvent(i));
+  await store.checkpointNow();
+  for (let i = signed; i < signed + unsigned; i++) await store.append(sampleEvent(i));
+  const image = join(newDir(), 'image');
+  snapshotDir(dir, image);
+  return image;
+}
+
+function contents(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    readdirSync(dir)
+      .filter((name) => name !== 'lock')
+      .sort()
+      .map((name) => [name, readFileSync(join(dir, name)).toString('base64')]),
+  );
+}
+
+async function expectTampered(dir: string, seq: number, reason: string): Promise<void> {
+  const before = contents(dir);
+  const error = await open(dir).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(isTollgateError(error, 'TG_ERR_AUDIT_TAMPERED')).toBe(true);
+  expect((error as { details: Record<string, unknown> }).details).toMatchObject({ seq, reason });
+  expect((error as Error).message).toContain(`seq ${seq}`);
+  // Never repaired silently: not one byte of the log changed, and the lock was released.
+  expect(contents(dir)).toEqual(before);
+  expect(readdirSync(dir)).not.toContain('lock');
+}
+
+function flipRecordByte(dir: string, seq: number): void {
+  const frame = readLog(dir).frames[seq]!;
+  const path = join(dir, frame.segment);
+  const bytes = readFileSync(path);
+  bytes[frame.offset + 10]! ^= 0x01;
+  writeFileSync(path, bytes);
+}
+
+describe('file store recovery: torn tails are cut and recorded', () => {
+  it('cuts an incomplete last frame and appends audit.recovered saying what was cut', async () => {
+    const dir = await crashImage(5, 3);
+    const end = statSync(join(dir, FIRST)).size;
+    appendFileSync(join(dir, FIRST), Buffer.from([0x00, 0x00, 0x01, 0x00, 0x7b, 0x22, 0x64]));
+    const store = await open(dir);
+    expect(store.state()).toMatchObject({ status: 'ready', size: 9, checkpointSize: 5 });
+    await store.close();
+
+    const { records } = readLog(dir);
+    expect(records.map((r) => r.request_id ?? r.kind)).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4', 'r-5', 'r-6', 'r-7', 'audit.recovered']);
+    expect(records[8]).toMatchObject({ seq: 8, kind: 'audit.recovered', data: { file: FIRST, offset: end, bytes: 7, reason: 'incomplete-frame', seq: 8 } });
+    expect(Object.keys(records[8]!.data).sort()).toEqual(['bytes', 'file', 'offset', 'reason', 'seq']);
+  });
+
+  it('cuts a whole last frame that fails its CRC when no checkpoint covers it', async () => {
+    const dir = await crashImage(5, 3);
+    const last = readLog(dir).frames[7]!;
+    flipRecordByte(dir, 7);
+    const store = await open(dir);
+    await store.close();
+    const { records } = readLog(dir);
+    expect(records).toHaveLength(8);
+    expect(records[7]).toMatchObject({ kind: 'audit.recovered', data: { file: FIRST, offset: last.offset, bytes: last.length, reason: 'crc-mismatch', seq: 7 } });
+  });
+
+  it('cuts zero bytes left where a frame should be', async () => {
+    const dir = await crashImage(2, 1);
+    const end = statSync(join(dir, FIRST)).size;
+    appendFileSync(join(dir, FIRST), Buffer.alloc(300));
+    const store = await open(dir);
+    await store.close();
+    expect(readLog(dir).records[3]).toMatchObject({ kind: 'audit.recovered', data: { offset: end, bytes: 300, reason: 'zero-fill', seq: 3 } });
+  });
+
+  it('cuts a torn frame that is all a new segment holds, and continues in that segment', async () => {
+    const dir = await crashImage(4, 0);
+    const name = '00000000000000000004.seg';
+    writeFileSync(join(dir, name), Buffer.from([0x00, 0x00]));
+    const store = await open(dir);
+    expect((await store.append(sampleEvent(99))).seq).toBe(5);
+    await store.close();
+    const { records, frames } = readLog(dir);
+    expect(records[4]).toMatchObject({ kind: 'audit.recovered', data: { file: name, offset: 0, bytes: 2, reason: 'incomplete-frame', seq: 4 } });
+    expect(frames[4]!.segment).toBe(name);
+  });
+
+  it('moves on to a new segment when the record of the cut does not fit, leaving no torn byte behind', async () => {
+    const dir = newDir();
+    const store = await open(dir, { segmentSize: 2048 });
+    let count = 0;
+    while (store.state().bytes + 400 < 2048) await store.append(sampleEvent(count++));
+    await store.checkpointNow();
+    const image = join(newDir(), 'image');
+    snapshotDir(dir, image);
+    const last = readLog(image).segments.at(-1)!;
+    appendFileSync(join(image, last), Buffer.alloc(2048 - statSync(join(image, last)).size, 0));
+    const reopened = await open(image, { segmentSize: 2048 });
+    await reopened.close();
+    const { records, segments } = readLog(image);
+    expect(records[count]).toMatchObject({ kind: 'audit.recovered', data: { reason: 'zero-fill', seq: count } });
+    expect(segments.at(-1)).toBe(`${String(count).padStart(20, '0')}.seg`);
+  });
+
+  it('leaves the torn bytes in place when the record of the cut cannot be written', async () => {
+    const dir = await crashImage(3, 1);
+    const torn = Buffer.from([0x00, 0x00, 0x02]);
+    appendFileSync(join(dir, FIRST), torn);
+    const sizeBefore = statSync(join(dir, FIRST)).size;
+    const faulty = new FaultyFs();
+    faulty.fail('writev', 'ENOSPC', /\.seg$/);
+    await expect(open(dir, { fs: faulty.fs })).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_UNAVAILABLE' });
+    expect(statSync(join(dir, FIRST)).size).toBe(sizeBefore);
+    expect(readdirSync(dir)).not.toContain('lock');
+    const store = await open(dir);
+    await store.close();
+    expect(readLog(dir).records[4]).toMatchObject({ kind: 'audit.recovered', data: { bytes: torn.length, reason: 'incomplete-frame', seq: 4 } });
+  });
+
+  it('cuts a torn last entry of the checkpoint history and records it', async () => {
+    const dir = await closedLog(3);
+    const end = statSync(join(dir, 'checkpoints')).size;
+    const torn = '\u001etest.example/audit\n4\n';
+    appendFileSync(join(dir, 'checkpoints'), torn);
+    const store = await open(dir);
+    expect(store.state().checkpointSize).toBe(3);
+    await store.close();
+    const { records } = readLog(dir);
+    expect(records[3]).toMatchObject({ kind: 'audit.recovered', data: { file: 'checkpoints', offset: end, bytes: Buffer.byteLength(torn), reason: 'incomplete-checkpoint' } });
+  });
+
+  it('opens a clean log without recording anything', async () => {
+    const dir = await closedLog(6);
+    const store = await open(dir);
+    expect(store.state().size).toBe(6);
+    await store.close();
+    expect(readLog(dir).records.every((r) => r.kind !== 'audit.recovered')).toBe(true);
+  });
+});
+
+describe('file store recovery: other damage is tampering', () => {
+  it('names the seq of a CRC-damaged record in the middle of the log', async () => {
+    const dir = await closedLog(10);
+    flipRecordByte(dir, 4);
+    await expectTampered(dir, 4, 'invalid-record');
+  });
+
+  it('names the seq of a CRC-damaged record after the checkpoint that is not the last frame', async () => {
+    const dir = await crashImage(5, 3);
+    flipRecordByte(dir, 6);
+    await expectTampered(dir, 6, 'invalid-record');
+  });
+
+  it('refuses a CRC-damaged last frame that the signed checkpoint covers', async () => {
+    const dir = await closedLog(6);
+    flipRecordByte(dir, 5);
+    await expectTampered(dir, 5, 'invalid-record');
+  });
+
+  it('finds a record rewritten with a valid CRC through the signed root and names where the chain breaks', async () => {
+    const dir = await closedLog(10);
+    const frame = readLog(dir).frames[3]!;
+    const path = join(dir, frame.segment);
+    const bytes = readFileSync(path);
+    const record = Buffer.from(bytes.subarray(frame.offset + 4, frame.offset + frame.length - 4).toString('utf8').replace('"r-3"', '"r-9"'));
+    frameOf(record).copy(bytes, frame.offset);
+    writeFileSync(path, bytes);
+    await expectTampered(dir, 4, 'prev-mismatch');
+  });
+
+  it('refuses a log truncated at a frame boundary below the signed size', async () => {
+    const dir = await closedLog(10);
+    truncateSync(join(dir, FIRST), readLog(dir).frames[8]!.offset);
+    await expectTampered(dir, 8, 'seq-gap');
+  });
+
+  it('refuses a log truncated inside a frame the checkpoint covers', async () => {
+    const dir = await closedLog(10);
+    const frame = readLog(dir).frames[9]!;
+    truncateSync(join(dir, FIRST), frame.offset + 5);
+    await expectTampered(dir, 9, 'invalid-record');
+  });
+
+  it('refuses a log whose last segment was deleted', async () => {
+    const dir = await closedLog(30, { segmentSize: 2048 });
+    const segments = readLog(dir).segments;
+    unlinkSync(join(dir, segments.at(-1)!));
+    const firstMissing = Number(segments.at(-1)!.slice(0, 20));
+    await expectTampered(dir, firstMissing, 'seq-gap');
+  });
+
+  it('refuses a log with a segment missing in the middle', async () => {
+    const dir = await closedLog(30, { segmentSize: 2048 });
+    const segments = readLog(dir).segments;
+    unlinkSync(join(dir, segments[1]!));
+    await expectTampered(dir, Number(segments[1]!.slice(0, 20)), 'seq-gap');
+  });
+
+  it('refuses a checkpoint signed by another key', async () => {
+    const dir = await closedLog(3);
+    const other = testKeys();
+    const error = await openFileStore({ dir, logId: TEST_LOG_ID, signer: other.signer }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isTollgateError(error, 'TG_ERR_AUDIT_TAMPERED')).toBe(true);
+    expect((error as Error).message).toContain('signing key');
+  });
+
+  it('refuses a checkpoint history that lost its entries', async () => {
+    const dir = await closedLog(3);
+    unlinkSync(join(dir, 'checkpoints'));
+    const error = await open(dir).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isTollgateError(error, 'TG_ERR_AUDIT_TAMPERED')).toBe(true);
+  });
+
+  it('refuses a log opened under another log id', async () => {
+    const dir = await closedLog(3);
+    const error = await openFileStore({ dir, logId: 'other.example/audit', signer: keys.signer }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isTollgateError(error, 'TG_ERR_AUDIT_TAMPERED')).toBe(true);
+  });
+});
+
+describe('file store lock', () => {
+  it('refuses a second writer of the same directory', async () => {
+    const dir = newDir();
+    await open(dir);
+    const error = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isTollgateError(error, 'TG_ERR_AUDIT_LOCKED')).toBe(true);
+    expect(readFileSync(join(dir, 'lock'), 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('refuses a directory locked by another live process', async () => {
+    const dir = newDir();
+    writeFileSync(join(dir, 'lock'), `${process.ppid}\n`);
+    await expect(open(dir)).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_LOCKED', details: { pid: process.ppid } });
+  });
+
+  it('takes over a lock whose process is gone', async () => {
+    const dir = newDir();
+    const exited = spawnSync(process.execPath, ['-e', 'process.exit(0)']);
+    writeFileSync(join(dir, 'lock'), `${exited.pid}\n`);
+    const store = await open(dir);
+    expect(readFileSync(join(dir, 'lock'), 'utf8')).toBe(`${process.pid}\n`);
+    await store.close();
+    expect(readdirSync(dir)).not.toContain('lock');
+  });
+
+  it('releases the lock when the open fails', async () => {
+    const dir = await closedLog(4);
+    flipRecordByte(dir, 1);
+    await expect(open(dir)).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_TAMPERED' });
+    expect(readdirSync(dir)).not.toContain('lock');
+  });
+});
