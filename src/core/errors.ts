@@ -17,7 +17,10 @@ export const ERROR_CODES = {
   TG_ERR_AUDIT_KEY_INVALID: 'An audit signing or verifier key is malformed.',
   TG_ERR_AUDIT_RECORD_INVALID: 'An audit record cannot be encoded.',
   TG_ERR_AUDIT_CLOSED: 'An append arrived after the audit store was closed.',
+  TG_ERR_AUDIT_NOT_SIGNED: 'No signed checkpoint covers the audit record yet.',
   TG_ERR_IDENTITY_DISCOVERY: 'The OIDC issuer could not be discovered at startup.',
+  TG_ERR_LISTEN: 'A listener could not bind its configured address.',
+  TG_ERR_DEMO_START: 'The embedded demo stack could not start.',
   TG_ERR_INTERNAL: 'A bug in Tollgate.',
 } as const;
 

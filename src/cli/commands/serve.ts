@@ -3,6 +3,7 @@ import { loadValidConfig } from '../config-file.js';
 import { startGateway } from '../gateway.js';
 import type { CliIo } from '../io.js';
 import { createLogger } from '../logger.js';
+import { waitForStopSignal } from '../signals.js';
 
 /**
  * `tollgate serve --config FILE`: runs the gateway until SIGTERM or SIGINT, then drains in-flight
@@ -18,18 +19,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       const logger = createLogger(config.logging.level);
       const gateway = await startGateway(config, { logger });
       io.stderr(`tollgate serving ${gateway.http.url} (admin ${gateway.admin.url})\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
-          logger.info({ signal }, 'stopping');
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          gateway.close(signal).then(resolve, (error: unknown) => {
-            logger.error({ err: error }, 'shutdown failed');
-            resolve();
-          });
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      const signal = await waitForStopSignal();
+      logger.info({ signal }, 'stopping');
+      await gateway.close(signal);
     });
 }

@@ -1,0 +1,59 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { TollgateError } from '../../core/index.js';
+import { banner, startDemoStack } from '../../demo/index.js';
+import { startGateway } from '../gateway.js';
+import type { CliIo } from '../io.js';
+import { createLogger } from '../logger.js';
+import { waitForStopSignal } from '../signals.js';
+
+interface DemoOptions {
+  portBase?: string;
+  dataDir: string;
+}
+
+/**
+ * `tollgate demo` (`npm run demo`): the whole embedded demo (DESIGN.md §3 "The demo"): demo IdP,
+ * demo app, embedded PostgreSQL and the gateway in front of them, until Ctrl-C. Stopping drains
+ * the gateway and signs a final checkpoint; a second start reuses the data directory.
+ */
+export function registerDemoCommand(program: Command, io: CliIo): void {
+  program
+    .command('demo')
+    .description('Run the embedded demo: demo IdP, demo app, embedded PostgreSQL and the gateway in front of them')
+    .option('--port-base <n>', 'move the ports to N (web), N+1 (Postgres), N+2 (admin), N+3..N+5 (demo IdP, app, PostgreSQL)')
+    .option('--data-dir <dir>', 'where keys, the database and the audit log live', 'data/demo')
+    .action(async (options: DemoOptions) => {
+      const portBase = options.portBase === undefined ? undefined : parsePortBase(options.portBase);
+      const logger = createLogger('warn');
+      const stack = await startDemoStack({
+        dataDir: resolve(io.cwd, options.dataDir),
+        logger,
+        ...(portBase === undefined ? {} : { portBase }),
+      });
+      let gateway;
+      try {
+        gateway = await startGateway(stack.config, { logger });
+      } catch (error) {
+        await stack.close();
+        throw error;
+      }
+      io.stdout(`${banner(stack)}\n`);
+      const signal = await waitForStopSignal();
+      io.stderr(`\nstopping the demo (${signal}): draining, signing the final checkpoint\n`);
+      try {
+        await gateway.close(signal);
+      } finally {
+        await stack.close();
+      }
+      io.stderr('demo stopped\n');
+    });
+}
+
+function parsePortBase(text: string): number {
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(value) || value < 1 || value > 65_530) {
+    throw new TollgateError('TG_ERR_USAGE', `--port-base ${text}: give a port number from 1 to 65530`);
+  }
+  return value;
+}
