@@ -12,14 +12,18 @@ import {
   type GatewayRoute,
   type HttpGateway,
 } from '../proxy/http/index.js';
+import { startPostgresGateway, type PostgresGateway } from '../proxy/postgres/index.js';
+import { loadSqlClassifier } from '../sql/index.js';
 import { openConfiguredAuditStore } from './audit-store.js';
 
-/** The whole running gateway: audit store, HTTP gateway, admin listener. */
+/** The whole running gateway: audit store, HTTP and Postgres gateways, admin listener. */
 export interface RunningGateway {
   readonly config: TollgateConfig;
   readonly audit: AuditStore;
   readonly identity: Identity;
   readonly http: HttpGateway;
+  /** Absent when the config has no `server.postgres` section. */
+  readonly postgres: PostgresGateway | null;
   readonly admin: AdminServer;
   readonly registry: Registry;
   /** Drains the listeners, records `gateway.stop`, then closes the audit store (final checkpoint). */
@@ -73,6 +77,10 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       ...(options.routes === undefined ? {} : { routes: options.routes }),
     });
     undo.push(() => http.close());
+    const postgres = config.server.postgres === undefined
+      ? null
+      : await startPostgresGateway({ config, policy, sql: await loadSqlClassifier(), tokens: identity, audit, registry, logger });
+    if (postgres !== null) undo.push(() => postgres.close());
     const admin = await startAdminServer({
       listen: config.server.admin.listen,
       registry,
@@ -80,12 +88,12 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       logger,
     });
     undo.push(() => admin.close());
-    logger.info({ http: http.url, admin: admin.url }, 'gateway started');
+    logger.info({ http: http.url, postgres: postgres?.address, admin: admin.url }, 'gateway started');
 
     let closing: Promise<void> | null = null;
     const close = (reason = 'shutdown') => {
       closing ??= (async () => {
-        await http.close();
+        await Promise.all([http.close(), postgres?.close()]);
         await audit.append({ kind: 'gateway.stop', data: { reason } }).catch((error: unknown) => {
           logger.error({ err: error }, 'could not record gateway.stop');
         });
@@ -95,7 +103,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       })();
       return closing;
     };
-    return { config, audit, identity, http, admin, registry, close };
+    return { config, audit, identity, http, postgres, admin, registry, close };
   } catch (error) {
     await rollback();
     throw error;

@@ -234,6 +234,17 @@ export function encodeQuery(sql: string): Buffer {
   return tagged('Q', [cstring(sql, 'query')]);
 }
 
+/**
+ * Parse: `P`, statement name (empty for the unnamed statement), query string, Int16 count and
+ * the parameter type OIDs (0 leaves a type unspecified).
+ */
+export function encodeParse(name: string, sql: string, paramTypes: readonly number[] = []): Buffer {
+  const types = Buffer.allocUnsafe(2 + 4 * paramTypes.length);
+  types.writeUInt16BE(paramTypes.length, 0);
+  paramTypes.forEach((oid, index) => types.writeUInt32BE(oid, 2 + 4 * index));
+  return tagged('P', [cstring(name, 'statement name'), cstring(sql, 'query'), types]);
+}
+
 /** Sync: `S`, no body. */
 export function encodeSync(): Buffer {
   return tagged('S');

@@ -113,6 +113,7 @@ export {
   encodeSASLInitialResponse,
   encodeSASLResponse,
   encodeQuery,
+  encodeParse,
   encodeSync,
   encodeTerminate,
 } from './encode.js';

@@ -1,0 +1,861 @@
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { AppendResult, AuditEvent, AuditStore, AuditValue } from '../../audit/index.js';
+import type { Logger } from '../../core/index.js';
+import type { Decision } from '../../policy/index.js';
+import type { ClassifiedStatement } from '../../sql/index.js';
+import { queryEvent, recordedParams, resultEvent, type SessionFacts } from './audit-events.js';
+import { errorResponse, fatalResponse, protocolViolation } from './errors.js';
+import { GATEWAY_DECISIONS, REFUSED_QUERY, refusedParse, type PreparedEntry, type StatementGate } from './intercept.js';
+import type { PgMetrics } from './metrics.js';
+import {
+  encodeTerminate,
+  SQLSTATE,
+  type BackendMessage,
+  type BackendReader,
+  type Execute,
+  type FrontendMessage,
+  type FrontendReader,
+  type ProtocolError,
+  type SSLResponse,
+} from './protocol/index.js';
+
+/**
+ * An append whose outcome is read synchronously once settled: its reactions are attached before
+ * the batch's `Promise.allSettled`, so they have run when that resolves.
+ */
+class TrackedAppend {
+  seq = -1;
+  failed = false;
+  constructor(readonly promise: Promise<AppendResult>) {
+    promise.then(
+      (result) => {
+        this.seq = result.seq;
+      },
+      () => {
+        this.failed = true;
+      },
+    );
+  }
+}
+
+/** One forwarded statement, from its `pg.query` record to its `pg.result`. */
+interface StatementRun {
+  /** Seq of the `pg.query` record; set when the record is durable. */
+  ref: number;
+  startedAt: number;
+  rows: number;
+  copyBytes: number | undefined;
+  done: boolean;
+}
+
+type ExpectKind = 'query' | 'parse' | 'bind' | 'describe' | 'execute' | 'close' | 'sync';
+
+/**
+ * What the upstream owes the client for one forwarded message (PostgreSQL docs §55.2.2 "Simple
+ * Query", §55.2.3 "Extended Query"): the session walks the backend stream against a queue of
+ * these to attribute results to statements, to find the errors that stand in for refused
+ * messages, and to know which messages the server skips after an error.
+ */
+class Expectation {
+  /** The statements of a Query; the `index` one is the one running. */
+  index = 0;
+  constructor(
+    readonly kind: ExpectKind,
+    readonly runs: StatementRun[] | null,
+    /** The gateway's ErrorResponse that replaces the server's answer to a refused message. */
+    readonly refusal: Buffer | null,
+    /** Prepared-statement names registered for this message, by statement index; rolled back on error. */
+    readonly registered: (string | null)[] | null,
+  ) {}
+}
+
+const EXPECT_BIND = new Expectation('bind', null, null, null);
+const EXPECT_DESCRIBE = new Expectation('describe', null, null, null);
+const EXPECT_CLOSE = new Expectation('close', null, null, null);
+const EXPECT_SYNC = new Expectation('sync', null, null, null);
+
+/** One client message after its decision, written upstream once its records are durable. */
+interface Action {
+  readonly raw: Buffer;
+  readonly expect: Expectation | null;
+  /** `pg.query` records that must be durable before `raw` may be forwarded. */
+  readonly audits: TrackedAppend[] | null;
+  /** Part of an extended-protocol batch (Sync-terminated). */
+  readonly extended: boolean;
+  readonly sync: boolean;
+}
+
+interface PortalEntry {
+  readonly statementName: string;
+  readonly entry: PreparedEntry | undefined;
+  /** The Bind's parameter values as recorded (copies: a portal must not pin the client's buffers). */
+  readonly params: AuditValue[] | undefined;
+}
+
+export interface SessionEnd {
+  readonly closedBy: 'client' | 'upstream' | 'gateway';
+  readonly reason: string | undefined;
+}
+
+export interface SessionOptions {
+  readonly client: Duplex;
+  /** In tagged mode, possibly holding bytes that followed the startup. */
+  readonly clientReader: FrontendReader;
+  readonly upstream: Duplex;
+  readonly upstreamReader: BackendReader;
+  readonly gate: StatementGate;
+  readonly audit: AuditStore;
+  readonly facts: SessionFacts;
+  readonly redactParameters: boolean;
+  readonly metrics: PgMetrics;
+  readonly logger: Logger;
+}
+
+/** Messages drained from the client per decision batch, to bound the work between two awaits. */
+const MAX_BATCH = 256;
+/** Client bytes buffered while a batch waits for the audit log before the client is paused. */
+const CLIENT_HIGH_WATER = 1024 * 1024;
+/** Named portals kept at most; a client that never closes them cannot grow the map without end. */
+const MAX_PORTALS = 10_000;
+/** How long a closing connection may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * The relay of one authenticated session (DESIGN.md §2 "Postgres access").
+ *
+ * Client → upstream: messages are framed, and each `Query`, `Parse` and `Execute` is classified,
+ * decided, and recorded (`pg.query`); the raw bytes are forwarded, unchanged and in order, once
+ * the records of everything in the batch are durable. Messages drained together share one wait,
+ * so pipelined statements share a group commit. A refused message is replaced by
+ * {@link REFUSED_QUERY} or {@link refusedParse}, whose server error the backend side swaps for
+ * the gateway's own ErrorResponse.
+ *
+ * Upstream → client: bytes are forwarded as they arrive, never re-encoded; the reader skips row
+ * and COPY bodies and looks only at the messages that end statements, so the backend stream is
+ * held back only for an incomplete message header, never for a row.
+ */
+export class Session {
+  readonly #o: SessionOptions;
+  readonly #client: Duplex;
+  readonly #upstream: Duplex;
+  readonly #clientReader: FrontendReader;
+  readonly #upstreamReader: BackendReader;
+  readonly #gate: StatementGate;
+
+  // Backend expectations, oldest first, from #head.
+  #queue: Expectation[] = [];
+  #head = 0;
+  readonly #prepared = new Map<string, PreparedEntry>();
+  readonly #portals = new Map<string, PortalEntry>();
+  /** Decision side: drop client messages until Sync (after a refusal in the extended protocol). */
+  #clientSkipping = false;
+  /** Write side: the server is skipping until Sync, so nothing but Sync is worth sending. */
+  #upstreamSkipping = false;
+  /** The statement whose COPY data is streaming. */
+  #copyRun: StatementRun | null = null;
+
+  // Backend bytes received but not yet forwarded (the tail of an incomplete message).
+  #held: Buffer[] = [];
+  #heldStart = 0;
+  #received = 0;
+
+  #busy = false;
+  #closed = false;
+  /** Client reading is paused while the upstream socket's buffer drains. */
+  #pausedForUpstream = false;
+  /** Client reading is paused while a batch waits and too many client bytes are buffered. */
+  #pausedForBuffer = false;
+  #sawUpstreamFatal = false;
+  #lastActivity = performance.now();
+  readonly #pendingRecords = new Set<Promise<unknown>>();
+  readonly #done: Promise<SessionEnd>;
+  #resolveDone!: (end: SessionEnd) => void;
+
+  /** Statements forwarded, statements refused, and bytes relayed each way: the `pg.disconnect` totals. */
+  statements = 0;
+  denied = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(options: SessionOptions) {
+    this.#o = options;
+    this.#client = options.client;
+    this.#upstream = options.upstream;
+    this.#clientReader = options.clientReader;
+    this.#upstreamReader = options.upstreamReader;
+    this.#gate = options.gate;
+    this.#done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  /** Resolves when both connections are closed and every `pg.result` record has settled. */
+  get done(): Promise<SessionEnd> {
+    return this.#done;
+  }
+
+  /** Starts relaying; the caller has already sent the client its ReadyForQuery. */
+  start(): void {
+    const client = this.#client;
+    const upstream = this.#upstream;
+    client.on('data', this.#onClientData);
+    client.on('end', () => this.#close('client', 'client closed the connection', null));
+    client.on('close', () => this.#close('client', 'client closed the connection', null));
+    client.on('error', (error: Error) => this.#close('client', `client connection error: ${error.message}`, null));
+    client.on('drain', () => upstream.resume());
+    upstream.on('data', this.#onUpstreamData);
+    upstream.on('end', () => this.#upstreamGone('upstream closed the connection'));
+    upstream.on('close', () => this.#upstreamGone('upstream closed the connection'));
+    upstream.on('error', (error: Error) => this.#upstreamGone(`upstream connection error: ${error.message}`));
+    upstream.on('drain', () => {
+      this.#pausedForUpstream = false;
+      this.#updateClientFlow();
+    });
+    upstream.resume();
+    client.resume();
+    if (this.#clientReader.bufferedBytes > 0) void this.#pump();
+  }
+
+  /** Ends an idle session (no client message and nothing outstanding for `idleMs`), as idle_session_timeout does. */
+  closeIfIdle(now: number, idleMs: number): void {
+    if (this.#closed || this.#busy || this.#head < this.#queue.length || now - this.#lastActivity < idleMs) return;
+    this.#close('gateway', 'idle timeout', fatalResponse({ code: SQLSTATE.idle_session_timeout, message: 'terminating connection due to idle timeout' }));
+  }
+
+  /** Ends the session from the gateway's side (shutdown). */
+  terminate(reason: string): void {
+    this.#close('gateway', reason, fatalResponse({ code: SQLSTATE.admin_shutdown, message: `terminating connection: ${reason}` }));
+  }
+
+  // ---- client → upstream ------------------------------------------------------------------
+
+  readonly #onClientData = (chunk: Buffer): void => {
+    this.bytesIn += chunk.length;
+    this.#lastActivity = performance.now();
+    this.#clientReader.push(chunk);
+    if (this.#busy) {
+      if (this.#clientReader.bufferedBytes > CLIENT_HIGH_WATER && !this.#pausedForBuffer) {
+        this.#pausedForBuffer = true;
+        this.#updateClientFlow();
+      }
+      return;
+    }
+    void this.#pump();
+  };
+
+  async #pump(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (!this.#closed) {
+        const actions: Action[] = [];
+        const waits: Promise<unknown>[] = [];
+        let failure: ProtocolError | null = null;
+        let terminate = false;
+        while (actions.length < MAX_BATCH) {
+          const message = this.#clientReader.next();
+          if (message === undefined) break;
+          if (message.type === 'ProtocolError') {
+            failure = message;
+            break;
+          }
+          if (message.type === 'Terminate') {
+            terminate = true;
+            break;
+          }
+          const problem = this.#decide(message, actions, waits);
+          if (problem !== null) {
+            failure = problem;
+            break;
+          }
+        }
+        if (actions.length === 0 && failure === null && !terminate) break;
+        if (waits.length > 0) {
+          const started = performance.now();
+          await Promise.allSettled(waits);
+          this.#o.metrics.auditAppend.observe((performance.now() - started) / 1000);
+          if (this.#closed) return;
+        }
+        this.#flush(actions);
+        if (terminate) {
+          this.#close('client', 'client sent Terminate', null);
+          return;
+        }
+        if (failure !== null) {
+          this.#o.metrics.protocolErrors.labels('client').inc();
+          this.#close('gateway', `protocol violation: ${failure.message}`, protocolViolation(failure.message));
+          return;
+        }
+      }
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'postgres session failed');
+      this.#close('gateway', 'internal error', fatalResponse({ code: SQLSTATE.internal_error, message: 'internal error in the gateway; the session is closed' }));
+    } finally {
+      this.#busy = false;
+      if (this.#pausedForBuffer) {
+        this.#pausedForBuffer = false;
+        this.#updateClientFlow();
+      }
+    }
+  }
+
+  /** Decides one client message into `actions`; returns a protocol error for an unexpected one. */
+  #decide(message: FrontendMessage, actions: Action[], waits: Promise<unknown>[]): ProtocolError | null {
+    if (message.type === 'Sync') {
+      this.#clientSkipping = false;
+      actions.push({ raw: message.raw, expect: EXPECT_SYNC, audits: null, extended: true, sync: true });
+      return null;
+    }
+    // §55.2.3: after an error the server discards extended-protocol messages until Sync; so does the gateway.
+    if (this.#clientSkipping || this.#upstreamSkipping) return null;
+    switch (message.type) {
+      case 'Query':
+        this.#decideQuery(message.sql, message.raw, actions, waits);
+        return null;
+      case 'Parse':
+        this.#decideParse(message.name, message.sql, message.raw, actions, waits);
+        return null;
+      case 'Bind': {
+        if (this.#portals.size >= MAX_PORTALS && !this.#portals.has(message.portal)) {
+          this.#portals.delete(this.#portals.keys().next().value as string);
+        }
+        const params = this.#o.redactParameters || message.params.length === 0 ? undefined : recordedParams(message.params, message.paramFormats);
+        this.#portals.set(message.portal, { statementName: message.statement, entry: this.#prepared.get(message.statement), params });
+        actions.push({ raw: message.raw, expect: EXPECT_BIND, audits: null, extended: true, sync: false });
+        return null;
+      }
+      case 'Execute':
+        this.#decideExecute(message, actions, waits);
+        return null;
+      case 'Describe':
+        actions.push({ raw: message.raw, expect: EXPECT_DESCRIBE, audits: null, extended: true, sync: false });
+        return null;
+      case 'Close':
+        if (message.target === 'statement') this.#prepared.delete(message.name);
+        else this.#portals.delete(message.name);
+        actions.push({ raw: message.raw, expect: EXPECT_CLOSE, audits: null, extended: true, sync: false });
+        return null;
+      case 'Flush':
+        actions.push({ raw: message.raw, expect: null, audits: null, extended: true, sync: false });
+        return null;
+      case 'CopyData':
+        if (this.#copyRun !== null) this.#copyRun.copyBytes = (this.#copyRun.copyBytes ?? 0) + message.data.length;
+        actions.push({ raw: message.raw, expect: null, audits: null, extended: false, sync: false });
+        return null;
+      case 'CopyDone':
+      case 'CopyFail':
+        actions.push({ raw: message.raw, expect: null, audits: null, extended: false, sync: false });
+        return null;
+      case 'FunctionCall': {
+        const denial = this.#record(queryEvent({ session: this.#o.facts, decision: GATEWAY_DECISIONS.fastpath, protocol: 'fastpath', statement: null, functionOid: message.functionOid }));
+        this.#refuse(REFUSED_QUERY, this.#gate.fastpath(), false, [denial], actions, waits);
+        return null;
+      }
+      default:
+        return { type: 'ProtocolError', code: 'unknown-message-type', message: `unexpected ${message.type} message during a session` };
+    }
+  }
+
+  #decideQuery(sql: string, raw: Buffer, actions: Action[], waits: Promise<unknown>[]): void {
+    const facts = this.#o.facts;
+    const classified = this.#gate.classify(sql, this.#prepared);
+    if (!classified.ok) {
+      const { reply, decision } = this.#gate.unclassified(classified.error);
+      const denial = this.#record(queryEvent({ session: facts, decision, protocol: 'simple', statement: null, text: sql, unclassified: classified.error.kind }));
+      this.#refuse(REFUSED_QUERY, reply, false, [denial], actions, waits);
+      return;
+    }
+    const statements = classified.statements;
+    if (statements.length === 0) {
+      // An empty query string runs nothing; the server answers EmptyQueryResponse.
+      actions.push({ raw, expect: new Expectation('query', [], null, null), audits: null, extended: false, sync: false });
+      return;
+    }
+    const decisions: Decision[] = new Array<Decision>(statements.length);
+    let refusal: { decision: Decision; statement: ClassifiedStatement } | null = null;
+    for (let i = 0; i < statements.length; i++) {
+      const statement = statements[i] as ClassifiedStatement;
+      const decision = this.#gate.decide(statement);
+      decisions[i] = decision;
+      if (refusal === null && decision.effect === 'deny') refusal = { decision, statement };
+    }
+    const count = statements.length;
+    const records: TrackedAppend[] = new Array<TrackedAppend>(count);
+    for (let i = 0; i < count; i++) {
+      // A multi-statement Query is refused whole when any part is denied, so every part's record says deny.
+      const decision = refusal === null ? (decisions[i] as Decision) : refusal.decision;
+      records[i] = this.#record(queryEvent({ session: facts, decision, protocol: 'simple', statement: statements[i] as ClassifiedStatement, index: i, count }));
+    }
+    if (refusal !== null) {
+      this.#refuse(REFUSED_QUERY, this.#gate.denial(refusal.decision, refusal.statement), false, records, actions, waits);
+      return;
+    }
+    const runs: StatementRun[] = new Array<StatementRun>(count);
+    let registered: (string | null)[] | null = null;
+    for (let i = 0; i < count; i++) {
+      runs[i] = { ref: -1, startedAt: 0, rows: 0, copyBytes: undefined, done: false };
+      const name = this.#trackSqlPrepared(statements[i] as ClassifiedStatement);
+      if (name !== null) (registered ??= new Array<string | null>(count).fill(null))[i] = name;
+    }
+    for (const record of records) waits.push(record.promise);
+    actions.push({ raw, expect: new Expectation('query', runs, null, registered), audits: records, extended: false, sync: false });
+  }
+
+  /**
+   * SQL-level PREPARE / DEALLOCATE / DISCARD ALL share the namespace of protocol-level
+   * statements; a new PREPARE is registered now (and rolled back if the server refuses it) so
+   * a pipelined EXECUTE sees its facts. Returns the name registered, if any.
+   */
+  #trackSqlPrepared(statement: ClassifiedStatement): string | null {
+    const op = statement.prepared;
+    if (op === null) return null;
+    if (op.op === 'deallocate') {
+      if (op.name === null) {
+        this.#prepared.clear();
+        if (statement.command === 'DISCARD ALL') this.#portals.clear();
+      } else {
+        this.#prepared.delete(op.name);
+      }
+      return null;
+    }
+    if (op.op === 'prepare' && !this.#prepared.has(op.name)) {
+      this.#prepared.set(op.name, { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision: null });
+      return op.name;
+    }
+    return null;
+  }
+
+  #decideParse(name: string, sql: string, raw: Buffer, actions: Action[], waits: Promise<unknown>[]): void {
+    const facts = this.#o.facts;
+    const classified = this.#gate.classify(sql, this.#prepared);
+    // §55.2.3: Parse into the unnamed statement first drops the previous one, even when it fails.
+    if (name === '') this.#prepared.delete('');
+    if (!classified.ok) {
+      const { reply, decision } = this.#gate.unclassified(classified.error);
+      const denial = this.#record(queryEvent({ session: facts, decision, protocol: 'extended', statement: null, text: sql, unclassified: classified.error.kind, statementName: name }));
+      this.#refuse(refusedParse(name), reply, true, [denial], actions, waits);
+      return;
+    }
+    const statements = classified.statements;
+    let entry: PreparedEntry | null = null;
+    if (statements.length === 0) {
+      entry = { class: 'read', tables: [], functions: [], statement: null, decision: null };
+    } else if (statements.length === 1) {
+      const statement = statements[0] as ClassifiedStatement;
+      const decision = this.#gate.decide(statement);
+      if (decision.effect === 'deny') {
+        const denial = this.#record(queryEvent({ session: facts, decision, protocol: 'extended', statement, statementName: name }));
+        this.#refuse(refusedParse(name), this.#gate.denial(decision, statement), true, [denial], actions, waits);
+        return;
+      }
+      entry = { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision };
+    }
+    // Several statements: the server refuses to prepare them; nothing is registered.
+    let registered: (string | null)[] | null = null;
+    if (entry !== null && !this.#prepared.has(name)) {
+      this.#prepared.set(name, entry);
+      registered = [name];
+    }
+    actions.push({ raw, expect: new Expectation('parse', null, null, registered), audits: null, extended: true, sync: false });
+  }
+
+  #decideExecute(message: Execute, actions: Action[], waits: Promise<unknown>[]): void {
+    const facts = this.#o.facts;
+    const portal = this.#portals.get(message.portal);
+    const entry = portal?.entry;
+    if (portal === undefined || entry === undefined) {
+      const denial = this.#record(queryEvent({ session: facts, decision: GATEWAY_DECISIONS.unknownPortal, protocol: 'extended', statement: null, portal: message.portal }));
+      this.#refuse(refusedParse(), this.#gate.unknownPortal(message.portal), true, [denial], actions, waits);
+      return;
+    }
+    const statement = entry.statement;
+    if (statement === null) {
+      actions.push({ raw: message.raw, expect: new Expectation('execute', [], null, null), audits: null, extended: true, sync: false });
+      return;
+    }
+    const decision = entry.decision ?? this.#gate.decide(entry);
+    const params = portal.params;
+    const record = this.#record(
+      queryEvent({
+        session: facts,
+        decision,
+        protocol: 'extended',
+        statement,
+        statementName: portal.statementName,
+        portal: message.portal,
+        ...(params === undefined ? {} : { params }),
+      }),
+    );
+    if (decision.effect === 'deny') {
+      this.#refuse(refusedParse(), this.#gate.denial(decision, statement), true, [record], actions, waits);
+      return;
+    }
+    waits.push(record.promise);
+    const run: StatementRun = { ref: -1, startedAt: 0, rows: 0, copyBytes: undefined, done: false };
+    actions.push({ raw: message.raw, expect: new Expectation('execute', [run], null, null), audits: [record], extended: true, sync: false });
+  }
+
+  /** Queues a stand-in for a refused message; in the extended protocol, skips to the next Sync. */
+  #refuse(standIn: Buffer, reply: Buffer, extended: boolean, denials: TrackedAppend[], actions: Action[], waits: Promise<unknown>[]): void {
+    this.denied += 1;
+    this.#o.metrics.countStatement(this.#o.facts.resource, 'deny');
+    // Denial records are waited for too, so the client hears the refusal after it is on record.
+    for (const denial of denials) waits.push(denial.promise);
+    if (extended) this.#clientSkipping = true;
+    actions.push({ raw: standIn, expect: new Expectation(extended ? 'parse' : 'query', extended ? null : [], reply, null), audits: null, extended, sync: false });
+  }
+
+  /** Writes a decided batch upstream, in order, in one corked write. */
+  #flush(actions: Action[]): void {
+    const upstream = this.#upstream;
+    let dropUntilSync = false;
+    upstream.cork();
+    try {
+      for (const action of actions) {
+        if (action.sync) {
+          dropUntilSync = false;
+          this.#upstreamSkipping = false;
+        } else if (dropUntilSync || this.#upstreamSkipping) {
+          if (action.expect !== null) this.#abandon(action.expect, 'skipped', undefined);
+          continue;
+        }
+        let raw = action.raw;
+        let expect = action.expect;
+        if (action.audits !== null) {
+          if (action.audits.some((append) => append.failed)) {
+            // Fail closed: nothing that was not durably recorded reaches the database.
+            this.#o.metrics.auditFailures.labels('pg.query').inc();
+            this.denied += 1;
+            const reply = errorResponse({
+              code: SQLSTATE.cannot_connect_now,
+              message: 'statement refused: the audit log cannot record it right now, and nothing is forwarded unrecorded',
+              hint: 'Retry later; the operator sees the cause in /readyz and the gateway log.',
+            });
+            if (expect !== null) this.#abandon(expect, 'skipped', undefined);
+            raw = action.extended ? refusedParse() : REFUSED_QUERY;
+            expect = new Expectation(action.extended ? 'parse' : 'query', action.extended ? null : [], reply, null);
+            if (action.extended) {
+              dropUntilSync = true;
+              if (!actions.slice(actions.indexOf(action) + 1).some((later) => later.sync)) this.#clientSkipping = true;
+            }
+          } else if (expect !== null && expect.runs !== null) {
+            const now = performance.now();
+            for (let i = 0; i < expect.runs.length; i++) {
+              const run = expect.runs[i] as StatementRun;
+              run.ref = (action.audits[i] as TrackedAppend).seq;
+              run.startedAt = now;
+            }
+            this.statements += expect.runs.length;
+            this.#o.metrics.statements.labels(this.#o.facts.resource, 'allow').inc(expect.runs.length);
+          }
+        }
+        if (expect !== null) this.#queue.push(expect);
+        if (!upstream.write(raw) && !this.#pausedForUpstream) {
+          this.#pausedForUpstream = true;
+          this.#updateClientFlow();
+        }
+      }
+    } finally {
+      upstream.uncork();
+    }
+  }
+
+  // ---- upstream → client ------------------------------------------------------------------
+
+  readonly #onUpstreamData = (chunk: Buffer): void => {
+    this.bytesOut += chunk.length;
+    this.#received += chunk.length;
+    this.#held.push(chunk);
+    const reader = this.#upstreamReader;
+    reader.push(chunk);
+    const client = this.#client;
+    client.cork();
+    try {
+      for (;;) {
+        const message = reader.next();
+        if (message === undefined) break;
+        if (message.type === 'ProtocolError') {
+          this.#o.metrics.protocolErrors.labels('upstream').inc();
+          this.#close('upstream', `upstream protocol violation: ${message.message}`, fatalResponse({ code: SQLSTATE.connection_failure, message: `the upstream sent a malformed message (${message.message}); the session is closed` }));
+          return;
+        }
+        const replacement = this.#onBackendMessage(message);
+        if (replacement !== null && message.type === 'ErrorResponse') {
+          // The message just read ends where the reader's consumed bytes end.
+          const end = this.#received - reader.bufferedBytes;
+          this.#emitUpTo(end - message.raw.length);
+          this.#write(replacement);
+          this.#dropUpTo(end);
+        }
+      }
+      this.#emitUpTo(this.#received - reader.bufferedBytes);
+    } finally {
+      client.uncork();
+    }
+  };
+
+  /** Forwards held backend bytes up to absolute stream offset `end`. */
+  #emitUpTo(end: number): void {
+    while (this.#held.length > 0) {
+      const first = this.#held[0] as Buffer;
+      const firstEnd = this.#heldStart + first.length;
+      if (end >= firstEnd) {
+        this.#write(first);
+        this.#held.shift();
+        this.#heldStart = firstEnd;
+        continue;
+      }
+      if (end > this.#heldStart) {
+        const cut = end - this.#heldStart;
+        this.#write(first.subarray(0, cut));
+        this.#held[0] = first.subarray(cut);
+        this.#heldStart = end;
+      }
+      return;
+    }
+  }
+
+  /** Discards held backend bytes up to absolute stream offset `end` (a replaced message). */
+  #dropUpTo(end: number): void {
+    while (this.#held.length > 0 && this.#heldStart < end) {
+      const first = this.#held[0] as Buffer;
+      const firstEnd = this.#heldStart + first.length;
+      if (end >= firstEnd) {
+        this.#held.shift();
+        this.#heldStart = firstEnd;
+      } else {
+        this.#held[0] = first.subarray(end - this.#heldStart);
+        this.#heldStart = end;
+      }
+    }
+  }
+
+  #write(bytes: Buffer): void {
+    if (!this.#client.write(bytes)) this.#upstream.pause();
+  }
+
+  /**
+   * Tracks one backend message against the expectations (§55.2.2, §55.2.3); returns the bytes
+   * to send instead of it when it answers a refused message, else `null`.
+   */
+  #onBackendMessage(message: BackendMessage | SSLResponse): Buffer | null {
+    const head = this.#queue[this.#head];
+    switch (message.type) {
+      case 'DataRow':
+        if (head !== undefined) {
+          const run = currentRun(head);
+          if (run !== null) run.rows += 1;
+        }
+        return null;
+      case 'CommandComplete': {
+        if (head === undefined) return null;
+        const run = currentRun(head);
+        if (run !== null) this.#finish(run, 'ok', message.tag, message.rows, undefined);
+        this.#copyRun = null;
+        if (head.kind === 'query') head.index += 1;
+        else if (head.kind === 'execute') this.#shift();
+        return null;
+      }
+      case 'ReadyForQuery':
+        this.#copyRun = null;
+        // Pops the Query or Sync this answers, and anything the server skipped before it.
+        while (this.#head < this.#queue.length) {
+          const entry = this.#shift() as Expectation;
+          if (entry.kind === 'query' || entry.kind === 'sync') {
+            this.#abandon(entry, 'skipped', undefined);
+            break;
+          }
+          this.#abandon(entry, 'skipped', undefined);
+        }
+        return null;
+      case 'ErrorResponse':
+        return this.#onError(head, message.fields.code, message.fields.severity);
+      case 'EmptyQueryResponse':
+        if (head?.kind === 'execute') this.#shift();
+        return null;
+      case 'PortalSuspended':
+        if (head?.kind === 'execute') {
+          const run = currentRun(head);
+          if (run !== null) this.#finish(run, 'suspended', undefined, undefined, undefined);
+          this.#shift();
+        }
+        return null;
+      case 'ParseComplete':
+        if (head?.kind === 'parse') this.#shift();
+        return null;
+      case 'BindComplete':
+        if (head?.kind === 'bind') this.#shift();
+        return null;
+      case 'CloseComplete':
+        if (head?.kind === 'close') this.#shift();
+        return null;
+      case 'RowDescription':
+      case 'NoData':
+        if (head?.kind === 'describe') this.#shift();
+        return null;
+      case 'CopyInResponse':
+      case 'CopyOutResponse':
+      case 'CopyBothResponse':
+        if (head !== undefined) {
+          const run = currentRun(head);
+          if (run !== null) {
+            run.copyBytes ??= 0;
+            this.#copyRun = run;
+          }
+        }
+        return null;
+      case 'CopyData':
+        if (this.#copyRun !== null) this.#copyRun.copyBytes = (this.#copyRun.copyBytes ?? 0) + message.byteLength - 5;
+        return null;
+      default:
+        return null;
+    }
+  }
+
+  #onError(head: Expectation | undefined, code: string, severity: string): Buffer | null {
+    if (severity === 'FATAL' || severity === 'PANIC') this.#sawUpstreamFatal = true;
+    this.#copyRun = null;
+    if (head === undefined) return null;
+    const refusal = head.refusal;
+    switch (head.kind) {
+      case 'query': {
+        // §55.2.2: an error ends the Query; the statements after it never run. ReadyForQuery follows.
+        const runs = head.runs as StatementRun[];
+        for (let i = head.index; i < runs.length; i++) {
+          const run = runs[i] as StatementRun;
+          if (i === head.index) this.#finish(run, 'error', undefined, undefined, code);
+          else this.#finish(run, 'skipped', undefined, undefined, undefined);
+        }
+        this.#rollback(head, head.index);
+        head.index = runs.length;
+        return refusal;
+      }
+      case 'sync':
+        // A failed COMMIT at Sync; ReadyForQuery follows.
+        return null;
+      default: {
+        // §55.2.3: the server discards every message up to the next Sync.
+        this.#shift();
+        this.#abandon(head, 'error', code);
+        while (this.#head < this.#queue.length && (this.#queue[this.#head] as Expectation).kind !== 'sync') {
+          this.#abandon(this.#shift() as Expectation, 'skipped', undefined);
+        }
+        if (this.#head === this.#queue.length) this.#upstreamSkipping = true;
+        return refusal;
+      }
+    }
+  }
+
+  #shift(): Expectation | undefined {
+    const entry = this.#queue[this.#head];
+    if (entry === undefined) return undefined;
+    this.#head += 1;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+
+  /** Settles an expectation that will get no (more) answers: unfinished runs end as `status`. */
+  #abandon(entry: Expectation, status: 'skipped' | 'error', code: string | undefined): void {
+    if (entry.runs !== null) {
+      for (let i = entry.index; i < entry.runs.length; i++) {
+        const run = entry.runs[i] as StatementRun;
+        if (!run.done) this.#finish(run, i === entry.index ? status : 'skipped', undefined, undefined, i === entry.index ? code : undefined);
+      }
+    }
+    this.#rollback(entry, entry.kind === 'query' ? entry.index : 0);
+  }
+
+  /** Forgets prepared statements that the server never created (their message failed or was skipped). */
+  #rollback(entry: Expectation, from: number): void {
+    const registered = entry.registered;
+    if (registered === null) return;
+    for (let i = from; i < registered.length; i++) {
+      const name = registered[i];
+      if (name !== null && name !== undefined) this.#prepared.delete(name);
+    }
+  }
+
+  #finish(run: StatementRun, status: 'ok' | 'error' | 'suspended' | 'skipped', tag: string | undefined, rows: number | undefined, sqlstate: string | undefined): void {
+    if (run.done || run.ref < 0) {
+      run.done = true;
+      return;
+    }
+    run.done = true;
+    const record = this.#record(
+      resultEvent({
+        session: this.#o.facts,
+        ref: run.ref,
+        status,
+        commandTag: tag,
+        rows: rows ?? run.rows,
+        sqlstate,
+        durationMs: status === 'skipped' ? 0 : performance.now() - run.startedAt,
+        copyBytes: run.copyBytes,
+      }),
+    );
+    const tracked = record.promise.then(
+      () => undefined,
+      () => {
+        this.#o.metrics.auditFailures.labels('pg.result').inc();
+        this.#o.logger.warn({ ref: run.ref }, 'a pg.result record could not be appended');
+      },
+    );
+    this.#pendingRecords.add(tracked);
+    void tracked.then(() => this.#pendingRecords.delete(tracked));
+  }
+
+  #record(event: AuditEvent): TrackedAppend {
+    return new TrackedAppend(this.#o.audit.append(event));
+  }
+
+  // ---- flow control and closing -----------------------------------------------------------
+
+  #updateClientFlow(): void {
+    if (this.#closed) return;
+    if (this.#pausedForUpstream || this.#pausedForBuffer) this.#client.pause();
+    else this.#client.resume();
+  }
+
+  #upstreamGone(reason: string): void {
+    if (this.#closed) return;
+    const reply = this.#sawUpstreamFatal ? null : fatalResponse({ code: SQLSTATE.connection_failure, message: 'the upstream database closed the connection' });
+    this.#close('upstream', reason, reply);
+  }
+
+  #close(closedBy: SessionEnd['closedBy'], reason: string, reply: Buffer | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const client = this.#client;
+    const upstream = this.#upstream;
+    if (!client.destroyed) {
+      if (reply !== null && client.writable) client.end(reply);
+      else client.end();
+    }
+    if (!upstream.destroyed) {
+      if (closedBy !== 'upstream' && upstream.writable) upstream.end(encodeTerminate());
+      else upstream.end();
+    }
+    const grace = setTimeout(() => {
+      client.destroy();
+      upstream.destroy();
+    }, CLOSE_GRACE_MS);
+    grace.unref();
+    // Runs that never got an answer end as skipped.
+    while (this.#head < this.#queue.length) this.#abandon(this.#shift() as Expectation, 'skipped', undefined);
+    void Promise.allSettled([...this.#pendingRecords]).then(() => this.#resolveDone({ closedBy, reason }));
+  }
+}
+
+/** The run an answer belongs to: the running statement of a Query, or an Execute's. */
+function currentRun(entry: Expectation): StatementRun | null {
+  const runs = entry.runs;
+  if (runs === null) return null;
+  return runs[entry.index] ?? null;
+}
+
