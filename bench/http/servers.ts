@@ -1,0 +1,218 @@
+/**
+ * The servers of the HTTP benchmark, one per child process so that each gets its own event loop
+ * and the load generator measures it alone: `node --import tsx bench/http/servers.ts <mode>`.
+ *
+ * - `upstream`: the application, answering every request with a small body.
+ * - `http-proxy`: bare `http-proxy` 1.18 with its defaults (a new upstream connection per
+ *   request), no checks: the baseline of the throughput target.
+ * - `http-proxy-keepalive`: the same with a keep-alive agent, as a tuned deployment runs it.
+ * - `undici`: the gateway's forwarding engine (undici `Pool.dispatch`) with no checks.
+ * - `tollgate`: the full gateway: session cookie, policy decision, durable audit (`always`),
+ *   identity headers and assertion.
+ * - `tollgate-no-audit`: diagnostic only, never a valid configuration: the full gateway with an
+ *   audit store whose appends resolve at once, to show how much of the cost is the audit log.
+ *
+ * The parent sends `{ upstream }` (the upstream's URL, except for `upstream` itself) and gets
+ * `{ url, cookie? }` back once the server listens; `{ close: true }` stops it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import httpProxy from 'http-proxy';
+import { Registry } from 'prom-client';
+import { generateSignerKey, openFileStore, parseSignerKey, type AuditStore } from '../../src/audit/index.js';
+import { loadConfigOrThrow } from '../../src/config/index.js';
+import { createIdentity, createSessionCookies } from '../../src/identity/index.js';
+import { compilePolicy } from '../../src/policy/index.js';
+import { startHttpGateway, type HttpGateway } from '../../src/proxy/http/index.js';
+import { createUpstreamPool, forward } from '../../src/proxy/http/forward.js';
+import { upstreamRequestHeaders } from '../../src/proxy/http/headers.js';
+
+type Mode = 'upstream' | 'http-proxy' | 'http-proxy-keepalive' | 'undici' | 'tollgate' | 'tollgate-no-audit';
+
+const BODY = Buffer.from('{"ok":true,"service":"bench-upstream"}\n');
+const SESSION_KEY = 'bench-session-key-0123456789abcdefghij';
+
+async function listen(server: Server, port = 0): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+function upstreamServer(): Server {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
+      res.end(BODY);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return server;
+}
+
+/**
+ * `http-proxy` as it comes (`agent` unset: one upstream connection per request, closed after
+ * it), or with a keep-alive agent, the way a tuned deployment would run it.
+ */
+function httpProxyServer(upstream: string, keepAlive: boolean): Server {
+  const proxy = httpProxy.createProxyServer(keepAlive ? { target: upstream, agent: new Agent({ keepAlive: true, maxSockets: 256 }) } : { target: upstream });
+  proxy.on('error', (_error, _req, res) => {
+    if ('writeHead' in res && !res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  const server = createServer((req, res) => proxy.web(req, res));
+  server.keepAliveTimeout = 60_000;
+  return server;
+}
+
+function undiciServer(upstream: string): Server {
+  const pool = createUpstreamPool({ origin: upstream, connectTimeoutMs: 5_000, idleTimeoutMs: 60_000, maxConnections: 256 });
+  const server = createServer((req, res) => {
+    const clientClosed = forward({
+      pool,
+      req,
+      res,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers: upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress ?? '', peerTrusted: false, scheme: 'http', cookie: null, dropAuthorization: false, identity: {} }),
+      hasBody: req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined,
+      responseHeaders: [],
+      reservedCookies: [],
+      onUpstreamFailure: (status) => res.writeHead(status).end(),
+      onDone: () => undefined,
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) clientClosed();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return server;
+}
+
+/** A discovery document is all the gateway needs from an IdP when every caller has a session. */
+function discoveryStub(): Server {
+  let issuer = '';
+  const server = createServer((req, res) => {
+    const metadata = { issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`, response_types_supported: ['code'] };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(req.url === '/jwks' ? { keys: [] } : metadata));
+  });
+  server.on('listening', () => {
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  return server;
+}
+
+interface Tollgate {
+  readonly url: string;
+  readonly cookie: string;
+  close(): Promise<void>;
+}
+
+async function tollgate(upstream: string, durable: boolean): Promise<Tollgate> {
+  const idp = discoveryStub();
+  const issuer = await listen(idp);
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-http-'));
+  const keys = generateSignerKey('bench.tollgate');
+  const port = await freePort();
+  const text = `
+server:
+  public_url: http://127.0.0.1:${port}
+  http:
+    listen: 127.0.0.1:${port}
+identity:
+  issuer: ${issuer}
+  client_id: tollgate
+  session:
+    keys: ["${SESSION_KEY}"]
+resources:
+  - name: app
+    kind: http
+    upstream: ${upstream}
+    match:
+      path_prefix: /app/
+roles:
+  engineer:
+    allow:
+      - resource: app
+        methods: [GET, HEAD, POST]
+        paths: ["/app/**"]
+    deny:
+      - resource: app
+        paths: ["/app/admin/**"]
+grants:
+  - role: engineer
+    groups: [engineering]
+audit:
+  dir: ${join(dir, 'audit')}
+  log_id: bench.tollgate/audit
+  signing_key: \${env:AUDIT_KEY}
+  durability: always
+`;
+  const config = loadConfigOrThrow({ file: join(dir, 'tollgate.yaml'), text, env: { AUDIT_KEY: keys.signerKey }, readFile: () => '' });
+  const identity = await createIdentity({ publicUrl: config.server.public_url, identity: config.identity });
+  const store: AuditStore = await openFileStore({ dir: config.audit.dir, logId: config.audit.log_id, signer: parseSignerKey(config.audit.signing_key) });
+  let seq = 0;
+  const audit: AuditStore = durable ? store : { ...store, append: () => Promise.resolve({ seq: seq++, leafHash: new Uint8Array(32) }), state: () => store.state(), close: () => store.close(), checkpointNow: () => store.checkpointNow() };
+  const gateway: HttpGateway = await startHttpGateway({ config, policy: compilePolicy(config.policy), identity, audit, registry: new Registry() });
+  const now = Date.now();
+  const cookies = createSessionCookies({ publicUrl: config.server.public_url, identity: config.identity });
+  const setCookie = cookies.serializeSessionCookie({
+    sessionId: 'bench-session',
+    subject: '5f2b6c1e-8d0a-4c1b-9f3e-2a7d9c4b1e60',
+    email: 'alice@example.com',
+    groups: ['engineering', 'oncall'],
+    user: 'alice@example.com',
+    issuedAt: now,
+    expiresAt: now + 8 * 3_600_000,
+  });
+  return {
+    url: gateway.url,
+    cookie: setCookie.split(';', 1)[0] ?? '',
+    async close() {
+      await gateway.close();
+      await store.close();
+      idp.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const mode = process.argv[2] as Mode;
+
+process.once('message', (message: { upstream?: string }) => {
+  const start = async (): Promise<() => Promise<void>> => {
+    const upstream = message.upstream ?? '';
+    if (mode === 'tollgate' || mode === 'tollgate-no-audit') {
+      const gateway = await tollgate(upstream, mode === 'tollgate');
+      process.send?.({ url: gateway.url, cookie: gateway.cookie });
+      return () => gateway.close();
+    }
+    const server =
+      mode === 'upstream' ? upstreamServer() : mode === 'undici' ? undiciServer(upstream) : httpProxyServer(upstream, mode === 'http-proxy-keepalive');
+    process.send?.({ url: await listen(server) });
+    return async () => {
+      server.closeAllConnections();
+      server.close();
+    };
+  };
+  start()
+    .then((stop) => {
+      process.once('message', () => {
+        void stop().then(() => process.disconnect?.());
+      });
+    })
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+});

@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Clock, Principal } from '../../core/index.js';
+import { bearerTokenFrom, sessionPrincipal, type BearerFailureReason, type BearerResult, type Identity, type RefreshResult, type Session } from '../../identity/index.js';
+import { sessionRef, type RecordedCaller } from './audit-events.js';
+import { BoundedCache } from './bounded-cache.js';
+import { headerText } from './headers.js';
+
+/** Who sent a request, as far as the gateway could establish it. */
+export interface Caller extends RecordedCaller {
+  /** Display name (the `claims.user` value). */
+  readonly user: string;
+  /** `X-Tollgate-User` and `X-Tollgate-Groups` as sent upstream, computed once per login. */
+  readonly userHeader: string;
+  readonly groupsHeader: string;
+  /** Names the login for the assertion cache: one per session or bearer token. */
+  readonly reuseKey: string;
+  /** The browser session, when the caller came with one. */
+  readonly session?: Session;
+}
+
+/** A refused cookie or refresh, to be recorded as `auth.failure`; the request goes on anonymous. */
+export interface SessionFailure {
+  readonly method: 'session' | 'refresh';
+  readonly reason: string;
+  readonly detail?: string;
+  readonly principal?: Principal;
+  readonly sessionRef?: string;
+}
+
+export type AuthOutcome =
+  | { readonly kind: 'caller'; readonly caller: Caller; readonly setCookies: readonly string[] }
+  | { readonly kind: 'anonymous'; readonly setCookies: readonly string[]; readonly failure?: SessionFailure }
+  /** An `Authorization: Bearer` token that failed verification: answer 401, never fall back to cookies. */
+  | { readonly kind: 'refused'; readonly reason: BearerFailureReason };
+
+interface CachedSession {
+  readonly session: Session;
+  /** The outcome handed out while the session needs nothing else (no refresh, no reseal). */
+  readonly outcome: AuthOutcome & { readonly kind: 'caller' };
+  readonly resealAdvised: boolean;
+}
+
+interface CachedBearer {
+  readonly outcome: AuthOutcome & { readonly kind: 'caller' };
+  readonly expiresAt: number;
+}
+
+/** Bound on the verification caches; beyond it the oldest entries go. */
+const CACHE_ENTRIES = 50_000;
+/** A verified bearer token is re-verified at least this often (JWKS changes, revoked keys). */
+const BEARER_REUSE_MS = 60_000;
+const NO_COOKIES: readonly string[] = Object.freeze([]);
+const ANONYMOUS: AuthOutcome = Object.freeze({ kind: 'anonymous', setCookies: NO_COOKIES });
+
+/**
+ * Establishes the caller of a request from its `Authorization: Bearer` header (API clients) or
+ * the sealed session cookie (browsers), refreshing sessions whose access token is about to
+ * expire. Opening a sealed cookie and verifying a JWT each cost more than the rest of the
+ * request path, so the outcome is cached under the exact cookie value or token: the same bytes
+ * always open to the same session, and expiry is checked again on every use. A cached outcome
+ * is returned synchronously; only verification and refresh are asynchronous.
+ */
+export class Authenticator {
+  readonly #identity: Identity;
+  readonly #clock: Clock;
+  readonly #sessionCookie: string;
+  readonly #sessions = new BoundedCache<string, CachedSession>(CACHE_ENTRIES);
+  readonly #bearers = new BoundedCache<string, CachedBearer>(CACHE_ENTRIES);
+  /** Session ids ended by logout, with the time their cookies expire (this process only). */
+  readonly #revoked = new BoundedCache<string, number>(CACHE_ENTRIES);
+
+  constructor(identity: Identity, clock: Clock) {
+    this.#identity = identity;
+    this.#clock = clock;
+    this.#sessionCookie = identity.cookies.sessionCookieName;
+  }
+
+  /** The names of the gateway's own cookies, never forwarded to upstreams. */
+  get reservedCookies(): readonly string[] {
+    return [this.#identity.cookies.sessionCookieName, this.#identity.cookies.pendingCookieName];
+  }
+
+  authenticate(headers: IncomingHttpHeaders): AuthOutcome | Promise<AuthOutcome> {
+    const authorization = headers.authorization;
+    const token = authorization === undefined ? undefined : bearerTokenFrom(authorization);
+    if (token !== undefined) return this.#bearer(token);
+    return this.#session(headers.cookie);
+  }
+
+  /**
+   * Ends a session before its cookie expires: a sealed cookie is valid on its own, so a copy kept
+   * after logout would otherwise still open. Held in memory until the session's expiry; a restart
+   * forgets it (the cookie's own expiry still bounds it).
+   */
+  revoke(session: Session): void {
+    this.#revoked.set(session.sessionId, session.expiresAt);
+  }
+
+  #bearer(token: string): AuthOutcome | Promise<AuthOutcome> {
+    const cached = this.#bearers.get(token);
+    if (cached !== undefined && this.#clock.now() < cached.expiresAt) return cached.outcome;
+    return this.#identity.verifyBearer(token).then((result) => this.#bearerVerified(token, result));
+  }
+
+  #bearerVerified(token: string, result: BearerResult): AuthOutcome {
+    if (!result.ok) return { kind: 'refused', reason: result.reason };
+    const reuseKey = `bearer:${createHash('sha256').update(token, 'utf8').digest().subarray(0, 16).toString('base64url')}`;
+    const caller: Caller = {
+      principal: result.principal,
+      auth: 'bearer',
+      ...(result.tokenId === undefined ? {} : { tokenId: result.tokenId }),
+      user: result.user,
+      userHeader: headerText(result.user),
+      groupsHeader: result.principal.groups.map(headerText).join(','),
+      reuseKey,
+    };
+    const outcome = { kind: 'caller', caller, setCookies: NO_COOKIES } as const;
+    this.#bearers.set(token, { outcome, expiresAt: Math.min(result.expiresAt, this.#clock.now() + BEARER_REUSE_MS) });
+    return outcome;
+  }
+
+  #session(cookieHeader: string | undefined): AuthOutcome | Promise<AuthOutcome> {
+    if (cookieHeader === undefined) return ANONYMOUS;
+    const key = cookieValues(cookieHeader, this.#sessionCookie);
+    if (key === null) return ANONYMOUS;
+    const now = this.#clock.now();
+    let entry = this.#sessions.get(key);
+    if (entry === undefined || entry.session.expiresAt <= now) {
+      const read = this.#identity.readSessionCookie(cookieHeader);
+      if (!read.ok) {
+        this.#sessions.delete(key);
+        const setCookies = [this.#identity.clearSessionCookie()];
+        if (read.reason === 'expired' || read.reason === 'missing') return { kind: 'anonymous', setCookies };
+        return { kind: 'anonymous', setCookies, failure: { method: 'session', reason: `cookie-${read.reason}` } };
+      }
+      entry = this.#remember(key, read.session, read.resealAdvised);
+    }
+    const { session } = entry;
+    const revokedUntil = this.#revoked.get(session.sessionId);
+    if (revokedUntil !== undefined && now < revokedUntil) return { kind: 'anonymous', setCookies: [this.#identity.clearSessionCookie()] };
+    if (this.#identity.needsRefresh(session)) return this.#identity.refreshSession(session).then((result) => this.#refreshed(result, entry.outcome.caller));
+    if (entry.resealAdvised) return { kind: 'caller', caller: entry.outcome.caller, setCookies: [this.#identity.serializeSessionCookie(session)] };
+    return entry.outcome;
+  }
+
+  /**
+   * After a refresh (identity room: one refresh per refresh token, shared by concurrent
+   * requests). A failed refresh ends the session: the cookie is cleared and the request goes on
+   * as anonymous, so a browser is sent to log in again.
+   */
+  #refreshed(result: RefreshResult, previous: Caller): AuthOutcome {
+    if (!result.ok) {
+      const failure: SessionFailure = {
+        method: 'refresh',
+        reason: result.reason,
+        ...(result.detail === undefined ? {} : { detail: result.detail }),
+        principal: previous.principal,
+        ...(previous.sessionRef === undefined ? {} : { sessionRef: previous.sessionRef }),
+      };
+      return { kind: 'anonymous', setCookies: [result.setCookie], failure };
+    }
+    if (result.setCookie === undefined) return { kind: 'caller', caller: previous, setCookies: NO_COOKIES };
+    const entry = this.#remember(setCookieValue(result.setCookie), result.session, false);
+    return { kind: 'caller', caller: entry.outcome.caller, setCookies: [result.setCookie] };
+  }
+
+  #remember(key: string, session: Session, resealAdvised: boolean): CachedSession {
+    const ref = sessionRef(session.sessionId);
+    const caller: Caller = {
+      principal: sessionPrincipal(session),
+      auth: 'session',
+      sessionRef: ref,
+      user: session.user,
+      userHeader: headerText(session.user),
+      groupsHeader: session.groups.map(headerText).join(','),
+      reuseKey: `session:${ref}`,
+      session,
+    };
+    const entry: CachedSession = { session, outcome: { kind: 'caller', caller, setCookies: NO_COOKIES }, resealAdvised };
+    this.#sessions.set(key, entry);
+    return entry;
+  }
+}
+
+/**
+ * The values of cookie `name` in a `Cookie` header (RFC 6265 §5.4 pairs separated by `;`),
+ * joined by newlines (a name can occur more than once), or `null` when it is absent. Only the
+ * gateway's own cookie is looked for, so no other pair is parsed.
+ */
+function cookieValues(header: string, name: string): string | null {
+  if (!header.includes(name)) return null;
+  let found: string | null = null;
+  for (const pair of header.split(';')) {
+    const trimmed = pair.trimStart();
+    if (trimmed.length > name.length && trimmed.charCodeAt(name.length) === 0x3d && trimmed.startsWith(name)) {
+      const value = trimmed.slice(name.length + 1).trimEnd();
+      found = found === null ? value : `${found}\n${value}`;
+    }
+  }
+  return found;
+}
+
+/** The value of a `Set-Cookie` line's `name=value` pair. */
+function setCookieValue(setCookie: string): string {
+  const pair = setCookie.split(';', 1)[0] ?? '';
+  return pair.slice(pair.indexOf('=') + 1);
+}

@@ -1,0 +1,124 @@
+import { DEFAULT_CALLBACK_PATH, sessionPrincipal } from '../../identity/index.js';
+import { failureEvent, loginEvent, logoutEvent, sessionRef } from './audit-events.js';
+import { sendAuditUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import { escapeHtml, sendError, sendHtml } from './pages.js';
+
+/** The gateway's reserved path prefix; nothing under it is ever forwarded. */
+export const RESERVED_PREFIX = '/_tollgate/';
+export const LOGIN_PATH = '/_tollgate/login';
+export const CALLBACK_PATH = DEFAULT_CALLBACK_PATH;
+export const LOGOUT_PATH = '/_tollgate/logout';
+
+/** `/_tollgate/login?return_to=<path>`: where unauthenticated browsers are sent. */
+export function loginLocation(returnTo: string): string {
+  return `${LOGIN_PATH}?return_to=${encodeURIComponent(returnTo)}`;
+}
+
+/**
+ * The login routes (DESIGN.md §2 "Browser login"): the identity room does the protocol work;
+ * these routes move the browser, set the cookies and write `auth.login`, `auth.logout` and
+ * `auth.failure` records.
+ */
+export async function handleReserved(ctx: RequestContext, services: GatewayServices): Promise<void> {
+  const method = ctx.req.method;
+  switch (ctx.path) {
+    case LOGIN_PATH:
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(ctx, 'GET, HEAD');
+      return beginLogin(ctx, services);
+    case CALLBACK_PATH:
+      if (method !== 'GET') return methodNotAllowed(ctx, 'GET');
+      return completeLogin(ctx, services);
+    case LOGOUT_PATH:
+      if (method !== 'GET' && method !== 'POST') return methodNotAllowed(ctx, 'GET, POST');
+      return logout(ctx, services);
+    default:
+      return sendNotFound(ctx);
+  }
+}
+
+/**
+ * OIDC Core §3.1.2.1: sends the browser to the IdP with fresh `state`, `nonce` and PKCE, kept in
+ * the sealed pending-login cookie together with the return path. The return path is only ever a
+ * path on this gateway (`safeReturnTo` in the identity room).
+ */
+async function beginLogin(ctx: RequestContext, services: GatewayServices): Promise<void> {
+  const returnTo = new URLSearchParams(ctx.query).get('return_to') ?? undefined;
+  const begin = await services.identity.beginLogin({ returnTo });
+  ctx.res.writeHead(302, { location: begin.url, 'set-cookie': begin.pendingCookie, 'cache-control': 'no-store', 'content-length': 0 });
+  ctx.res.end();
+}
+
+/** OIDC Core §3.1.2.5: the IdP's redirect back, checked and redeemed by the identity room. */
+async function completeLogin(ctx: RequestContext, services: GatewayServices): Promise<void> {
+  const { identity } = services;
+  const result = await identity.completeLogin(`${ctx.path}${ctx.query}`, identity.pendingCookieValue(ctx.req.headers.cookie));
+  if (result.ok) {
+    try {
+      await services.record(loginEvent(result.principal, result.session.user, sessionRef(result.session.sessionId), ctx.client));
+    } catch {
+      // No session without its login record: the browser can simply sign in again.
+      return sendAuditUnavailable(ctx);
+    }
+    ctx.res.writeHead(302, { location: result.returnTo, 'set-cookie': [...result.setCookies], 'cache-control': 'no-store', 'content-length': 0 });
+    ctx.res.end();
+    return;
+  }
+  services.metrics.authFailures.labels('oidc', result.reason).inc();
+  try {
+    await services.record(
+      failureEvent({ method: 'oidc', reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }), client: ctx.client }),
+    );
+  } catch {
+    return sendAuditUnavailable(ctx);
+  }
+  const headers = result.setCookies.length === 0 ? {} : { 'set-cookie': [...result.setCookies] };
+  if (!ctx.html) {
+    sendError(ctx.res, false, { status: 400, error: 'login_failed', title: 'Sign-in failed', message: 'The sign-in could not be completed.', reason: result.reason, requestId: ctx.requestId, headers });
+    return;
+  }
+  sendHtml(
+    ctx.res,
+    400,
+    'Sign-in failed',
+    '<h1>Sign-in failed</h1><p>The sign-in could not be completed. This happens when a sign-in link is used twice, ' +
+      'or opened in another browser, or took too long.</p>' +
+      `<p><a href="${LOGIN_PATH}">Sign in again</a></p>` +
+      `<p class="muted">Reason: <code>${escapeHtml(result.reason)}</code> · Request id: <code>${escapeHtml(ctx.requestId)}</code></p>`,
+    headers,
+  );
+}
+
+/**
+ * Ends the session: clears the cookie, remembers the session as ended (the sealed cookie would
+ * otherwise stay valid until it expires), writes `auth.logout`, then sends the browser to the
+ * IdP's end-session endpoint (OIDC RP-Initiated Logout 1.0) or home. A logout is never refused
+ * for want of an audit record: ending access must always work; the failure is logged.
+ */
+async function logout(ctx: RequestContext, services: GatewayServices): Promise<void> {
+  const { identity } = services;
+  const read = identity.readSessionCookie(ctx.req.headers.cookie);
+  const session = read.ok ? read.session : undefined;
+  if (session !== undefined) {
+    services.auth.revoke(session);
+    const ref = sessionRef(session.sessionId);
+    try {
+      await services.record(logoutEvent(sessionPrincipal(session), ref, 'logout', ctx.client));
+    } catch (error) {
+      services.logger.error({ err: error, req: ctx.requestId }, 'auth.logout could not be recorded; the session was ended anyway');
+    }
+  }
+  const location = identity.logoutUrl(session, '/') ?? '/';
+  ctx.res.writeHead(302, { location, 'set-cookie': identity.clearSessionCookie(), 'cache-control': 'no-store', 'content-length': 0 });
+  ctx.res.end();
+}
+
+function methodNotAllowed(ctx: RequestContext, allow: string): void {
+  sendError(ctx.res, ctx.html, {
+    status: 405,
+    error: 'method_not_allowed',
+    title: 'Method not allowed',
+    message: `This address accepts ${allow} only.`,
+    requestId: ctx.requestId,
+    headers: { allow },
+  });
+}

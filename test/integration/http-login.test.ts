@@ -1,0 +1,280 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/audit/index.js';
+import { manualClock } from '../../src/core/index.js';
+import { createSessionCookies, type Session } from '../../src/identity/index.js';
+import { Sealer } from '../../src/identity/seal.js';
+import { ALICE, BOB, MALLORY, SESSION_KEY, freePort, startGatewayHarness, type GatewayHarness } from '../helpers/http-gateway.js';
+import { TestBrowser } from '../helpers/oidc-idp.js';
+
+const HTML = { accept: 'text/html' };
+const HOUR = 3_600_000;
+
+function kinds(records: readonly AuditRecord[]): string[] {
+  return records.map((record) => record.kind);
+}
+
+/** Starts a login in `browser` and stops where the browser is sent to the IdP. */
+async function toIdp(h: GatewayHarness, browser: TestBrowser, path = '/_tollgate/login'): Promise<URL> {
+  const page = await browser.follow(`${h.url}${path}`, { stopWhen: (url) => url.origin === h.idp.issuer });
+  if (page.stoppedAt === undefined) throw new Error(`no redirect to the IdP from ${path}: ${page.status}`);
+  return page.stoppedAt;
+}
+
+/** Reseals the pending-login cookie with changed fields, as only a holder of the session key could. */
+function forgePending(value: string, changes: Record<string, unknown>): string {
+  const sealer = new Sealer([SESSION_KEY], 'pending-login');
+  const opened = sealer.open(value);
+  if (!opened.ok) throw new Error(opened.reason);
+  const data = { ...(opened.data as Record<string, unknown>), ...changes };
+  for (const [key, change] of Object.entries(changes)) if (change === undefined) delete data[key];
+  return sealer.seal(data);
+}
+
+describe('browser login through the gateway', () => {
+  let h: GatewayHarness;
+
+  beforeAll(async () => {
+    h = await startGatewayHarness();
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('logs in end to end and returns to the original path, with the session cookie never reaching the upstream', async () => {
+    const browser = new TestBrowser();
+    const first = await browser.request(`${h.url}/app/orders?page=2`, { headers: HTML });
+    expect(first.status).toBe(302);
+    const authorization = await toIdp(h, browser, first.headers.get('location') ?? '');
+    expect(authorization.searchParams.get('code_challenge_method')).toBe('S256');
+    const callback = await h.idp.login(authorization, ALICE, browser);
+    expect(callback.pathname).toBe('/_tollgate/callback');
+    const back = await browser.request(callback);
+    expect(back.status).toBe(302);
+    expect(back.headers.get('location')).toBe('/app/orders?page=2');
+    const cookies = back.headers.getSetCookie();
+    expect(cookies.some((cookie) => /^tollgate_session=v1\./.test(cookie) && /HttpOnly/.test(cookie) && /SameSite=Lax/.test(cookie))).toBe(true);
+
+    const page = await browser.request(`${h.url}/app/orders?page=2`, { headers: { ...HTML } });
+    expect(page.status).toBe(200);
+    const requestId = page.headers.get('x-request-id') ?? '';
+    const seen = h.upstream.byRequestId(requestId);
+    expect(seen?.headers['x-tollgate-user']).toBe('alice@example.com');
+    // The browser also holds the IdP's cookies (same host, another port); only the gateway's are withheld.
+    expect(seen?.headers.cookie).toEqual(expect.any(String));
+    expect(seen?.headers.cookie).not.toMatch(/tollgate_session/);
+
+    const login = h.records().find((record) => record.kind === 'auth.login' && record.principal?.email === 'alice@example.com');
+    const request = h.records().find((record) => record.request_id === requestId);
+    expect(login?.session_id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(request).toMatchObject({ kind: 'http.request', session_id: login?.session_id, data: { auth: 'session' } });
+    expect(JSON.stringify(h.records())).not.toContain(browser.cookie(h.url, 'tollgate_session') ?? 'no-cookie');
+  });
+
+  it.each([
+    '//evil.example/x',
+    'https://evil.example/x',
+    '/\\evil.example',
+    '%2F%2Fevil.example',
+    '/%2F%2Fevil.example',
+    '/%5Cevil.example',
+    '/%252F%252Fevil.example',
+    '/%09/evil.example',
+    'javascript:alert(1)',
+  ])('lands on a gateway path after login whatever return_to says: %s', async (returnTo) => {
+    const { landed } = await h.login(ALICE, `/_tollgate/login?return_to=${encodeURIComponent(returnTo)}`);
+    expect(landed.origin).toBe(h.url);
+    expect(landed.pathname).toBe('/');
+  });
+
+  it('refuses a callback whose state belongs to another login, and records why', async () => {
+    const victim = new TestBrowser();
+    await toIdp(h, victim);
+    const attacker = new TestBrowser();
+    const callback = await h.idp.login(await toIdp(h, attacker), MALLORY, attacker);
+    const response = await victim.request(callback, { headers: HTML });
+    expect(response.status).toBe(400);
+    expect(response.body).toContain('state-mismatch');
+    expect(response.headers.getSetCookie()).toEqual([]);
+    const failure = h.records().findLast((record) => record.kind === 'auth.failure');
+    expect(failure).toMatchObject({ data: { method: 'oidc', reason: 'state-mismatch' }, request_id: response.headers.get('x-request-id') });
+  });
+
+  it('refuses a reused authorization code', async () => {
+    const browser = new TestBrowser();
+    const authorization = await toIdp(h, browser);
+    const pending = browser.cookie(h.url, 'tollgate_session_login') ?? '';
+    const callback = await h.idp.login(authorization, ALICE, browser);
+    expect((await browser.request(callback)).status).toBe(302);
+    browser.setCookie(h.url, 'tollgate_session_login', pending);
+    const replay = await browser.request(callback, { headers: HTML });
+    expect(replay.status).toBe(400);
+    expect(replay.body).toContain('code-rejected');
+  });
+
+  it.each([
+    ['nonce-mismatch', { no: 'another-nonce' }],
+    ['missing-pkce-verifier', { cv: undefined }],
+  ])('refuses a callback with %s', async (reason, changes) => {
+    const browser = new TestBrowser();
+    const authorization = await toIdp(h, browser);
+    const callback = await h.idp.login(authorization, ALICE, browser);
+    browser.setCookie(h.url, 'tollgate_session_login', forgePending(browser.cookie(h.url, 'tollgate_session_login') ?? '', changes));
+    const response = await browser.request(callback);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body)).toMatchObject({ error: 'login_failed', reason });
+    expect(browser.cookie(h.url, 'tollgate_session')).toBeUndefined();
+  });
+
+  it('treats a tampered session cookie as no session: back to login, the failure recorded, nothing forwarded', async () => {
+    const { browser } = await h.login(ALICE);
+    const value = browser.cookie(h.url, 'tollgate_session') ?? '';
+    const flipped = `${value.slice(0, -3)}${value.at(-3) === 'A' ? 'B' : 'A'}${value.slice(-2)}`;
+    browser.setCookie(h.url, 'tollgate_session', flipped);
+    const before = h.upstream.requests.length;
+    const response = await browser.request(`${h.url}/app/x`, { headers: HTML });
+    expect(response.status).toBe(302);
+    expect(response.headers.get('location')).toMatch(/^\/_tollgate\/login\?return_to=/);
+    expect(response.headers.getSetCookie()).toContain('tollgate_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax');
+    expect(h.upstream.requests.length).toBe(before);
+    expect(h.records().findLast((record) => record.kind === 'auth.failure')).toMatchObject({ data: { method: 'session', reason: 'cookie-tampered' } });
+  });
+
+  it('logs out: clears the cookie, records it, sends the browser to the IdP, and the old cookie stops working', async () => {
+    const { browser } = await h.login(ALICE);
+    const sessionCookie = browser.cookie(h.url, 'tollgate_session') ?? '';
+    const response = await browser.request(`${h.url}/_tollgate/logout`, { method: 'POST', body: new URLSearchParams() });
+    expect(response.status).toBe(302);
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(location.origin).toBe(h.idp.issuer);
+    expect(location.searchParams.get('id_token_hint')).toEqual(expect.any(String));
+    expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${h.url}/`);
+    expect(browser.cookie(h.url, 'tollgate_session')).toBeUndefined();
+    expect(h.records().findLast((record) => record.kind === 'auth.logout')).toMatchObject({ principal: { email: 'alice@example.com' }, data: { reason: 'logout' } });
+
+    browser.setCookie(h.url, 'tollgate_session', sessionCookie);
+    const replay = await browser.request(`${h.url}/app/x`, { headers: HTML });
+    expect(replay.status).toBe(302);
+    expect(replay.headers.get('location')).toMatch(/^\/_tollgate\/login/);
+  });
+
+  it('shows the /db page: the databases policy grants, a fresh recorded token and a psql command', async () => {
+    const { browser } = await h.login(ALICE);
+    const page = await browser.request(`${h.url}/db`, { headers: HTML });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(page.body).toContain('<code>shop</code>');
+    expect(page.body).toContain('<code>reader</code>');
+    expect(page.body).not.toContain('<code>writer</code>');
+    const token = /<pre>(tgdb_[^<]+)<\/pre>/.exec(page.body)?.[1] ?? '';
+    const verified = h.identity.verifyDbToken(token);
+    expect(verified).toMatchObject({ ok: true, principal: { subject: 'sub-alice', email: 'alice@example.com', groups: ['engineering'] } });
+    expect(page.body).toContain(`psql &quot;host=127.0.0.1 port=6432 dbname=shop user=alice@example.com sslmode=disable&quot;`);
+    const issued = h.records().findLast((record) => record.kind === 'token.issued');
+    expect(issued).toMatchObject({ principal: { email: 'alice@example.com' }, data: { token_id: verified.ok ? verified.tokenId : '', issued_via: 'db-page' } });
+    expect(JSON.stringify(issued)).not.toContain(token);
+
+    const { browser: dba } = await h.login(BOB);
+    const json = JSON.parse((await dba.request(`${h.url}/db`, { headers: { accept: 'application/json' } })).body) as { databases: { name: string; logins: string[] }[]; token: string };
+    expect(json.databases).toEqual([expect.objectContaining({ name: 'shop', logins: ['reader', 'writer'] })]);
+
+    const { browser: nobody } = await h.login(MALLORY);
+    const none = await nobody.request(`${h.url}/db`, { headers: HTML });
+    expect(none.body).toContain('grant no access');
+    expect(none.body).not.toContain('tgdb_');
+
+    const anonymous = await new TestBrowser().request(`${h.url}/db`, { headers: HTML });
+    expect(anonymous.status).toBe(302);
+    expect(anonymous.headers.get('location')).toBe('/_tollgate/login?return_to=%2Fdb');
+  });
+
+  it('serves the JWKS and a home page on the public host', async () => {
+    const jwks = await fetch(`${h.url}/.well-known/tollgate/jwks.json`);
+    expect(jwks.status).toBe(200);
+    expect(await jwks.json()).toEqual({ keys: [expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: expect.any(String) })] });
+    const { browser } = await h.login(ALICE);
+    const home = await browser.request(`${h.url}/`, { headers: HTML });
+    expect(home.body).toContain('alice@example.com');
+    expect(home.body).toContain('href="/app/"');
+  });
+});
+
+describe('sessions over time', () => {
+  it('refuses an expired session and sends the browser to log in again', async () => {
+    const clock = manualClock(Date.now());
+    const h = await startGatewayHarness({ clock });
+    try {
+      const { browser } = await h.login(ALICE);
+      expect((await browser.request(`${h.url}/app/x`, { headers: HTML })).status).toBe(200);
+      clock.advance(8 * HOUR);
+      const expired = await browser.request(`${h.url}/app/x`, { headers: HTML });
+      expect(expired.status).toBe(302);
+      expect(expired.headers.get('location')).toMatch(/^\/_tollgate\/login/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('refreshes a session whose access token is about to expire, and ends one whose refresh fails', async () => {
+    const clock = manualClock(Date.now());
+    const h = await startGatewayHarness({ clock, idp: { accessTokenTtlSeconds: 60 } });
+    try {
+      const { browser } = await h.login(ALICE);
+      const before = browser.cookie(h.url, 'tollgate_session');
+      clock.advance(45_000);
+      const refreshed = await browser.request(`${h.url}/app/x`, { headers: HTML });
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.headers.getSetCookie()).toEqual([expect.stringMatching(/^tollgate_session=v1\./)]);
+      expect(browser.cookie(h.url, 'tollgate_session')).not.toBe(before);
+      const sessions = h.records().filter((record) => record.kind === 'http.request' || record.kind === 'auth.login').map((record) => record.session_id);
+      expect(new Set(sessions).size).toBe(1);
+
+      const cookies = createSessionCookies({ publicUrl: h.config.server.public_url, identity: h.config.identity }, { clock });
+      const now = clock.now();
+      const stale: Session = { sessionId: 'stale-session', subject: 'sub-alice', email: 'alice@example.com', groups: ['engineering'], user: 'alice@example.com', issuedAt: now, expiresAt: now + HOUR, accessExpiresAt: now - 1, refreshToken: 'not-a-refresh-token' };
+      const forged = new TestBrowser();
+      forged.setCookie(h.url, 'tollgate_session', cookies.serializeSessionCookie(stale).split(';', 1)[0]?.split('=').slice(1).join('=') ?? '');
+      const ended = await forged.request(`${h.url}/app/x`, { headers: HTML });
+      expect(ended.status).toBe(302);
+      expect(ended.headers.getSetCookie()).toContain('tollgate_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax');
+      expect(h.records().findLast((record) => record.kind === 'auth.failure')).toMatchObject({ data: { method: 'refresh', reason: 'refresh-rejected' } });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('rotates session keys: a cookie sealed with the old key opens and is resealed; once the old key is gone it is refused', async () => {
+    const OLD = SESSION_KEY;
+    const NEW = 'rotated-session-key-0123456789abcdef';
+    const a = await startGatewayHarness({ sessionKeys: [OLD] });
+    try {
+      const { browser } = await a.login(ALICE);
+      const oldCookie = browser.cookie(a.url, 'tollgate_session') ?? '';
+      const b = await startGatewayHarness({ sessionKeys: [NEW, OLD], sharedIdp: { idp: a.idp, port: await freePort() } });
+      const c = await startGatewayHarness({ sessionKeys: [NEW], sharedIdp: { idp: a.idp, port: await freePort() } });
+      try {
+        const resealed = await browser.request(`${b.url}/app/x`, { headers: HTML });
+        expect(resealed.status).toBe(200);
+        const [setCookie = ''] = resealed.headers.getSetCookie();
+        const newCookie = setCookie.split(';', 1)[0]?.slice('tollgate_session='.length) ?? '';
+        expect(newCookie).not.toBe(oldCookie);
+        expect(newCookie.split('.')[1]).not.toBe(oldCookie.split('.')[1]);
+
+        const withNew = new TestBrowser();
+        withNew.setCookie(c.url, 'tollgate_session', newCookie);
+        expect((await withNew.request(`${c.url}/app/x`, { headers: HTML })).status).toBe(200);
+        const withOld = new TestBrowser();
+        withOld.setCookie(c.url, 'tollgate_session', oldCookie);
+        expect((await withOld.request(`${c.url}/app/x`, { headers: HTML })).status).toBe(302);
+        expect(kinds(c.records())).toContain('auth.failure');
+        expect(c.records().find((record) => record.kind === 'auth.failure')?.data).toMatchObject({ reason: 'cookie-unknown-key' });
+      } finally {
+        await c.close();
+        await b.close();
+      }
+    } finally {
+      await a.close();
+    }
+  });
+});

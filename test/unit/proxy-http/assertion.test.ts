@@ -1,0 +1,43 @@
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { manualClock } from '../../../src/core/index.js';
+import { AssertionSigner } from '../../../src/proxy/http/assertion.js';
+
+const ALICE = { subject: 'sub-alice', email: 'alice@example.com', groups: ['engineering'] };
+
+describe('AssertionSigner', () => {
+  it('signs EdDSA assertions that verify against its JWKS with the claims upstreams rely on', async () => {
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock });
+    const token = await signer.assertionFor(ALICE, 'app', 'session:a');
+    const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet({ keys: [...signer.jwks.keys] }), {
+      issuer: 'https://gw.example',
+      audience: 'app',
+      currentDate: new Date(clock.now()),
+    });
+    expect(protectedHeader).toMatchObject({ alg: 'EdDSA', typ: 'JWT', kid: signer.jwks.keys[0]?.kid });
+    expect(payload).toEqual({ iss: 'https://gw.example', aud: 'app', sub: 'sub-alice', email: 'alice@example.com', groups: ['engineering'], iat: clock.now() / 1000, exp: clock.now() / 1000 + 60, jti: expect.any(String) });
+    expect(signer.jwks.keys[0]).not.toHaveProperty('d');
+  });
+
+  it('reuses an assertion per login and resource for the reuse window only', async () => {
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock, reuseMs: 5_000 });
+    const first = await signer.assertionFor(ALICE, 'app', 'session:a');
+    expect(signer.assertionFor(ALICE, 'app', 'session:a')).toBe(first);
+    expect(await signer.assertionFor(ALICE, 'api', 'session:a')).not.toBe(first);
+    expect(await signer.assertionFor(ALICE, 'app', 'session:b')).not.toBe(first);
+    clock.advance(5_000);
+    expect(await signer.assertionFor(ALICE, 'app', 'session:a')).not.toBe(first);
+  });
+
+  it('signs with a configured Ed25519 key and refuses any other kind', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const jwk = await exportJWK(privateKey);
+    const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock: manualClock(0), privateJwk: jwk });
+    expect(signer.jwks.keys[0]?.x).toBe(jwk.x);
+    const rsa = await exportJWK((await generateKeyPair('RS256', { extractable: true })).privateKey);
+    await expect(AssertionSigner.create({ issuer: 'https://gw.example', clock: manualClock(0), privateJwk: rsa })).rejects.toMatchObject({ code: 'TG_ERR_CONFIG_INVALID' });
+  });
+});
