@@ -77,7 +77,19 @@ describe('tollgate policy explain on the example config', () => {
 
   it('reports an unmatched host or path as a 404', async () => {
     const run = await explain(['--user', 'alice@example.com', '--http', 'GET https://other.example.com/x']);
-    expect(run.stdout).toContain('no resource matches other.example.com/x');
+    expect(run.stdout).toContain('other.example.com/x\ndecision: no resource matches; the gateway answers 404');
+    expect(run.code).toBe(1);
+  });
+
+  it('explains the path the upstream receives, after normalisation and prefix stripping', async () => {
+    const run = await explain(['--user', 'alice@example.com', '--group', 'engineering', '--http', 'GET https://app.example.com/app/x/../orders']);
+    expect(run.stdout).toContain('action: http GET /orders on resource app');
+    expect(run.code).toBe(0);
+  });
+
+  it('reports a request target the gateway refuses', async () => {
+    const run = await explain(['--user', 'alice@example.com', '--http', 'GET https://app.example.com/app/..;/admin']);
+    expect(run.stdout).toContain('the gateway refuses this request target with 400 (path-parameter)');
     expect(run.code).toBe(1);
   });
 
