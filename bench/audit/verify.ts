@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { generateSignerKey, openFileStore, parseSignerKey, parseVerifierKey, queryLog, verifyLog } from '../../src/audit/index.js';
+import { generateSignerKey, openFileStore, parseSignerKey } from '../../src/audit/index.js';
 import type { AuditEvent } from '../../src/audit/index.js';
 
 /**
@@ -14,8 +14,8 @@ import type { AuditEvent } from '../../src/audit/index.js';
  *
  * One log is written by the real store (durability `interval`, a checkpoint signed every second
  * as a running gateway does), verified at the first size, grown, and verified again. Every
- * measurement runs in a fresh child process, so that its peak resident memory is its own and the
- * page cache (warm: the log was just written) is the only thing shared.
+ * measurement runs in a fresh child process on a compiled build, so that its peak resident memory
+ * is its own and the page cache (warm: the log was just written) is the only thing shared.
  */
 export interface VerifyBenchOptions {
   /** Log sizes to verify at, ascending; the query is measured at the last. */
@@ -29,6 +29,8 @@ export interface VerifyRun {
   readonly workers: number;
   readonly seconds: number;
   readonly recordsPerSecond: number;
+  /** CPU time of all threads (user + system) per record. */
+  readonly cpuMicrosPerRecord: number;
   readonly peakRssMiB: number;
   readonly checkpoints: number;
 }
@@ -65,24 +67,66 @@ function eventFor(n: number, users: number): AuditEvent {
   };
 }
 
-const self = fileURLToPath(import.meta.url);
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Runs one measurement of this file's child mode in a fresh process; returns its JSON. */
-function child<T>(args: readonly string[]): Promise<T> {
+/**
+ * Compiles `src/` (as `npm run build` does) into a scratch directory, so that verify and query
+ * are measured as `tollgate` runs them: plain JavaScript, worker threads included, no
+ * TypeScript loader compiling modules on the way.
+ */
+function buildForBench(): string {
+  const out = mkdtempSync(join(tmpdir(), 'tollgate-bench-build-'));
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(out, 'dist')], { stdio: 'ignore' });
+  } catch {
+    // tsc exits non-zero on a type error in a file under construction elsewhere; it still emits.
+  }
+  if (!existsSync(join(out, 'dist', 'audit', 'index.js'))) throw new Error('the TypeScript build for the bench produced no dist/audit/index.js');
+  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(join(repoRoot, 'node_modules'), join(out, 'node_modules'));
+  return out;
+}
+
+/**
+ * One measurement in a fresh process running the build: an ES module that imports the audit
+ * room and prints a JSON object, with the process's peak resident memory added.
+ */
+function child<T>(build: string, body: string): Promise<T> {
+  const audit = JSON.stringify(pathToFileURL(join(build, 'dist', 'audit', 'index.js')).href);
+  const script = `import * as audit from ${audit};\nconst out = await (async () => { ${body} })();\nconsole.log(JSON.stringify({ ...out, peakRssMiB: process.resourceUsage().maxRSS / 1024 }));`;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...process.execArgv, self, '--child', ...args], { maxBuffer: 1 << 20, timeout: 600_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { maxBuffer: 1 << 20, timeout: 600_000 }, (error, stdout, stderr) => {
       if (error !== null) reject(new Error(`${error.message}\n${stderr}`));
       else resolve(JSON.parse(stdout) as T);
     });
   });
 }
 
-function peakRssMiB(): number {
-  // resourceUsage().maxRSS is in KiB on Linux.
-  return process.resourceUsage().maxRSS / 1024;
+function verifyIn(build: string, dir: string, verifierKey: string, workers: number): Promise<VerifyRun> {
+  return child<VerifyRun>(
+    build,
+    `const started = performance.now();
+     const cpu = process.cpuUsage();
+     const result = await audit.verifyLog({ dir: ${JSON.stringify(dir)}, verifiers: [audit.parseVerifierKey(${JSON.stringify(verifierKey)})], workers: ${workers} });
+     const seconds = (performance.now() - started) / 1000;
+     const used = process.cpuUsage(cpu);
+     if (!result.ok) throw new Error('the bench log fails verification: ' + result.reason + ' at ' + result.seq);
+     return { records: result.size, workers: ${workers}, seconds, recordsPerSecond: result.size / seconds, cpuMicrosPerRecord: (used.user + used.system) / result.size, checkpoints: result.checkpointsChecked };`,
+  );
+}
+
+function queryIn(build: string, dir: string, user: string): Promise<{ seconds: number; hits: number; peakRssMiB: number }> {
+  return child(
+    build,
+    `const started = performance.now();
+     const page = await audit.queryLog({ dir: ${JSON.stringify(dir)}, user: ${JSON.stringify(user)}, limit: 100000 });
+     return { seconds: (performance.now() - started) / 1000, hits: page.records.length };`,
+  );
 }
 
 export async function benchVerify(options: VerifyBenchOptions): Promise<VerifyBenchResult> {
+  const build = buildForBench();
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-verify-'));
   const keys = generateSignerKey('bench.example');
   const workers = Math.min(availableParallelism(), 4);
@@ -107,11 +151,11 @@ export async function benchVerify(options: VerifyBenchOptions): Promise<VerifyBe
       } finally {
         await store.close();
       }
-      runs.push(await child<VerifyRun>(['verify', dir, keys.verifierKey, String(workers)]));
+      runs.push(await verifyIn(build, dir, keys.verifierKey, workers));
     }
     const user = `user${Math.floor(options.users / 2)}@example.com`;
-    const built = await child<{ seconds: number; hits: number; peakRssMiB: number }>(['query', dir, user]);
-    const warm = await child<{ seconds: number; hits: number; peakRssMiB: number }>(['query', dir, user]);
+    const built = await queryIn(build, dir, user);
+    const warm = await queryIn(build, dir, user);
     const segments = readdirSync(dir).filter((name) => name.endsWith('.seg')).length;
     return {
       recordBytes,
@@ -121,28 +165,14 @@ export async function benchVerify(options: VerifyBenchOptions): Promise<VerifyBe
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(build, { recursive: true, force: true });
   }
-}
-
-async function childMain(mode: string, args: readonly string[]): Promise<unknown> {
-  if (mode === 'verify') {
-    const [dir, key, workers] = args as [string, string, string];
-    const started = performance.now();
-    const result = await verifyLog({ dir, verifiers: [parseVerifierKey(key)], workers: Number(workers) });
-    const seconds = (performance.now() - started) / 1000;
-    if (!result.ok) throw new Error(`the bench log fails verification: ${result.reason} at ${result.seq}`);
-    return { records: result.size, workers: Number(workers), seconds, recordsPerSecond: result.size / seconds, peakRssMiB: peakRssMiB(), checkpoints: result.checkpointsChecked };
-  }
-  const [dir, user] = args as [string, string];
-  const started = performance.now();
-  const page = await queryLog({ dir, user, limit: 100_000 });
-  return { seconds: (performance.now() - started) / 1000, hits: page.records.length, peakRssMiB: peakRssMiB() };
 }
 
 export function formatVerifyResult(result: VerifyBenchResult): string {
   const rows = result.verify.map((run) => [
     `verify ${run.records.toLocaleString('en-US')} records (${run.workers} worker threads, ${run.checkpoints} checkpoints)`,
-    `**${Math.round(run.recordsPerSecond).toLocaleString('en-US')} records/s** (${run.seconds.toFixed(2)} s), peak RSS ${run.peakRssMiB.toFixed(0)} MiB`,
+    `**${Math.round(run.recordsPerSecond).toLocaleString('en-US')} records/s** (${run.seconds.toFixed(2)} s, ${run.cpuMicrosPerRecord.toFixed(1)} µs CPU per record), peak RSS ${run.peakRssMiB.toFixed(0)} MiB`,
   ]);
   const q = result.query;
   rows.push(
@@ -154,10 +184,6 @@ export function formatVerifyResult(result: VerifyBenchResult): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  if (process.argv[2] === '--child') {
-    console.log(JSON.stringify(await childMain(process.argv[3]!, process.argv.slice(4))));
-  } else {
-    const sizes = (process.argv[2] ?? '250000,1000000').split(',').map(Number);
-    console.log(formatVerifyResult(await benchVerify({ sizes, users: 1000 })));
-  }
+  const sizes = (process.argv[2] ?? '250000,1000000').split(',').map(Number);
+  console.log(formatVerifyResult(await benchVerify({ sizes, users: 1000 })));
 }

@@ -109,8 +109,10 @@ export interface AuditIndex {
 const DEFAULT_LIMIT = 100;
 const DEFAULT_SESSION_LIMIT = 50;
 const MAX_LIMIT = 100_000;
-/** Candidate records are read from a segment in windows of about this size. */
+/** Candidate records are read from a segment in windows of at most this size... */
 const READ_WINDOW_BYTES = 1024 * 1024;
+/** ...holding candidates at most this far apart. */
+const READ_GAP_BYTES = 16 * 1024;
 const KIND_CODES = new Map(RECORD_KINDS.map((kind, i) => [kind, i]));
 const REQUEST_KINDS = new Set([KIND_CODES.get('http.request'), KIND_CODES.get('ws.open')]);
 const STATEMENT_KIND = KIND_CODES.get('pg.query');
@@ -366,7 +368,10 @@ class FileAuditIndex implements AuditIndex {
         let windowEnd = -1;
         for (; row >= 0; row--) {
           if (!rows(row)) continue;
-          if (batch.length > 0 && windowEnd - offsets[row]! > READ_WINDOW_BYTES) break;
+          // A window holds a run of candidates close together: bytes between them are read for
+          // nothing, so a wide gap starts a new read.
+          const gap = batch.length === 0 ? 0 : offsets[batch.at(-1)!]! - frameEnd(row);
+          if (batch.length > 0 && (gap > READ_GAP_BYTES || windowEnd - offsets[row]! > READ_WINDOW_BYTES)) break;
           if (windowEnd < 0) windowEnd = frameEnd(row);
           batch.push(row);
           if (filter.textLower === null && batch.length >= want - hits.length) {

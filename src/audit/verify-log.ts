@@ -8,7 +8,7 @@ import type { HistoryEntry } from './checkpoint-history.js';
 import { CompactRange, emptyRoot, HASH_SIZE } from './merkle.js';
 import { openCheckpoint, parseCheckpointBody } from './note.js';
 import type { Checkpoint, NoteVerifier } from './note.js';
-import { DEFAULT_CHUNK_BYTES, frameLeafHash, listSegments, readFrames } from './segment-reader.js';
+import { frameLeafHash, listSegments, readFrames } from './segment-reader.js';
 import type { LogSegment } from './segment-reader.js';
 import { fastNodeHash } from './store/fast-hash.js';
 import { nodeStoreFs } from './store/file-io.js';
@@ -81,7 +81,7 @@ export interface VerifyLogOptions {
    */
   readonly workers?: number;
   readonly fs?: StoreFs;
-  /** Read size. Default 4 MiB. */
+  /** Read size, and the unit of work of a worker thread. Default 1 MiB. */
   readonly chunkBytes?: number;
 }
 
@@ -135,6 +135,12 @@ export interface LogVerifyFailure {
 
 export type VerifyLogResult = LogVerified | LogVerifyFailure;
 
+/**
+ * A chunk of about 1,800 records: small enough that the chunks in flight to the workers (two per
+ * worker) stay a few MiB, large enough that handing one over costs nothing measurable.
+ */
+const VERIFY_CHUNK_BYTES = 1024 * 1024;
+
 /** Verifies the audit log in `options.dir`. Throws `TG_ERR_USAGE` when there is no log there. */
 export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogResult> {
   const fs = options.fs ?? nodeStoreFs;
@@ -159,10 +165,10 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogRes
   const fileCandidate = checkpointFile === null ? null : fileCandidateOf(checkpointFile);
   const logId = options.logId ?? originOf(fileCandidate) ?? (await firstLogId(fs, segments));
   const workers = options.workers ?? 0;
-  const chunkBytes = options.chunkBytes;
+  const chunkBytes = options.chunkBytes ?? VERIFY_CHUNK_BYTES;
   const totalBytes = await segmentBytes(fs, segments);
   // Workers pay off once there is more than a few chunks' work; their start-up costs tens of ms.
-  const useWorkers = workers > 0 && totalBytes > 4 * (chunkBytes ?? DEFAULT_CHUNK_BYTES);
+  const useWorkers = workers > 0 && totalBytes > 4 * chunkBytes;
   const checker = useWorkers ? workerChecker(workers) : localChecker();
   try {
     const run = new Verification({
@@ -173,7 +179,7 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogRes
       fresh: useWorkers,
       history: readHistory(fs, historyPath, historySize),
       extras: [fileCandidate, external].filter((c): c is Candidate => c !== null),
-      ...(chunkBytes === undefined ? {} : { chunkBytes }),
+      chunkBytes,
     });
     return await run.verify(segments);
   } finally {
@@ -269,7 +275,7 @@ interface VerificationSetup {
   readonly fresh: boolean;
   readonly history: AsyncGenerator<HistoryEntry>;
   readonly extras: readonly Candidate[];
-  readonly chunkBytes?: number;
+  readonly chunkBytes: number;
 }
 
 type HistoryItem = { readonly candidate: Candidate } | { readonly failure: string; readonly offset: number };
@@ -348,7 +354,7 @@ class Verification {
         const detail = `segment ${segment.name} starts at seq ${segment.firstSeq}, but the segments before it end at seq ${expected - 1}: ${reason === 'seq-gap' ? 'records or segments are missing' : 'segments overlap'}`;
         return { ok: false, seq: expected, reason, message: detail, segment: segment.name, offset: 0 };
       }
-      const reader = readFrames(fs, segment, { last, freshBuffers: this.#s.fresh, ...(this.#s.chunkBytes === undefined ? {} : { chunkBytes: this.#s.chunkBytes }) });
+      const reader = readFrames(fs, segment, { last, freshBuffers: this.#s.fresh, chunkBytes: this.#s.chunkBytes });
       for await (const item of reader) {
         if (item.type === 'end') {
           const damage = item.damage;

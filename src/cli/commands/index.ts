@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { registerAuditCommand } from './audit.js';
 import { registerConfigCommand } from './config-check.js';
+import { registerDemoCommand } from './demo.js';
 import { registerPolicyCommand } from './policy-explain.js';
 import { registerServeCommand } from './serve.js';
 import { registerTokenCommand } from './token-mint.js';
@@ -10,6 +11,7 @@ import { registerTokenCommand } from './token-mint.js';
 export function registerCommands(program: Command, io: CliIo): void {
   // One line per command module, in the order `tollgate --help` lists them.
   registerServeCommand(program, io);
+  registerDemoCommand(program, io);
   registerConfigCommand(program, io);
   registerPolicyCommand(program, io);
   registerTokenCommand(program, io);
