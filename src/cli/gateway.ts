@@ -1,5 +1,5 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditStore } from '../audit/index.js';
+import { parseSignerKey, type AuditStore } from '../audit/index.js';
 import type { TollgateConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
@@ -14,6 +14,7 @@ import {
 } from '../proxy/http/index.js';
 import { startPostgresGateway, type PostgresGateway } from '../proxy/postgres/index.js';
 import { loadSqlClassifier } from '../sql/index.js';
+import { createAuditPages } from '../web/index.js';
 import { openConfiguredAuditStore } from './audit-store.js';
 
 /** The whole running gateway: audit store, HTTP and Postgres gateways, admin listener. */
@@ -32,7 +33,7 @@ export interface RunningGateway {
 
 export interface StartGatewayOptions {
   readonly logger: Logger;
-  /** Extra routes on the public host (the audit review pages). */
+  /** Extra routes on the public host, besides the audit review pages. */
   readonly routes?: readonly GatewayRoute[];
 }
 
@@ -67,6 +68,15 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       { publicUrl: config.server.public_url, identity: config.identity },
       { logger: logger.child({ component: 'identity' }) },
     );
+    const pages = await createAuditPages({
+      dir: config.audit.dir,
+      logId: config.audit.log_id,
+      verifierKeys: [parseSignerKey(config.audit.signing_key).verifierKey],
+      policy,
+      store: audit,
+      logger,
+    });
+    undo.push(() => pages.close());
     const http = await startHttpGateway({
       config,
       policy,
@@ -74,7 +84,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       audit,
       registry,
       logger,
-      ...(options.routes === undefined ? {} : { routes: options.routes }),
+      routes: [...(options.routes ?? []), pages.route],
     });
     undo.push(() => http.close());
     const postgres = config.server.postgres === undefined
@@ -93,7 +103,8 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
     let closing: Promise<void> | null = null;
     const close = (reason = 'shutdown') => {
       closing ??= (async () => {
-        await Promise.all([http.close(), postgres?.close()]);
+        // The pages end their live streams, which the gateway's drain would otherwise wait for.
+        await Promise.all([pages.close(), http.close(), postgres?.close()]);
         await audit.append({ kind: 'gateway.stop', data: { reason } }).catch((error: unknown) => {
           logger.error({ err: error }, 'could not record gateway.stop');
         });

@@ -1,0 +1,195 @@
+import type { ServerResponse } from 'node:http';
+import { compileFilter, matchesRecord, type AuditIndex, type AuditStoreState, type CompiledFilter, type QueryHit, type RecordFilter } from '../audit/index.js';
+import type { Logger } from '../core/index.js';
+import { isOutcome, renderDuration, renderRecordRow, renderResult } from './record-view.js';
+import { PAGE_HEADERS } from './respond.js';
+
+/**
+ * `/audit/tail`: new records as server-sent events (HTML Living Standard §9.2), for the live
+ * view of the records and session pages. One poller serves every open stream: while anyone
+ * listens it looks for records past the last one seen (first asking the store, when it has one,
+ * whether the log grew at all) and hands each subscriber what matches its filter:
+ *
+ * - `event: record`, `id: <seq>`, data `{ seq, html }`: a new row, rendered by the same code as
+ *   the pages;
+ * - `event: result`, data `{ ref, result, duration }`: an outcome record for the row `ref`.
+ *
+ * A reconnecting EventSource sends `Last-Event-ID`, and the stream resumes after it.
+ */
+
+export interface TailOptions {
+  readonly index: AuditIndex;
+  /** The live store: polling skips the index while the log has not grown. */
+  readonly store?: { state(): Pick<AuditStoreState, 'size'> };
+  readonly logger?: Logger;
+  /** Default 500 ms. */
+  readonly pollMs?: number;
+  /** Open streams at most; default 64. */
+  readonly maxSubscribers?: number;
+}
+
+interface Subscriber {
+  readonly res: ServerResponse;
+  readonly filter: CompiledFilter;
+  /** Outcomes go to a subscriber when they share its user, resource and session selection. */
+  readonly scope: CompiledFilter;
+  /** Outcome records are rows only when the filter asks for kinds. */
+  readonly outcomeRows: boolean;
+  after: number;
+}
+
+/** Buffered bytes beyond which a stream is too slow to keep up and is closed. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** A comment line this often keeps proxies from closing an idle stream. */
+const HEARTBEAT_MS = 15_000;
+/** Records delivered per poll at most; a client further behind reloads the page. */
+const MAX_BATCH = 5_000;
+
+export class TailHub {
+  readonly #index: AuditIndex;
+  readonly #store: TailOptions['store'];
+  readonly #logger: Logger | undefined;
+  readonly #pollMs: number;
+  readonly #max: number;
+  readonly #subscribers = new Set<Subscriber>();
+  /** The newest seq the poller has looked at; -1 before the first poll. */
+  #seen = -1;
+  #storeSize = -1;
+  #timer: NodeJS.Timeout | null = null;
+  #polling: Promise<void> | null = null;
+  #lastBeat = 0;
+  #closed = false;
+
+  constructor(options: TailOptions) {
+    this.#index = options.index;
+    this.#store = options.store;
+    this.#logger = options.logger;
+    this.#pollMs = options.pollMs ?? 500;
+    this.#max = options.maxSubscribers ?? 64;
+  }
+
+  get full(): boolean {
+    return this.#subscribers.size >= this.#max;
+  }
+
+  /** Starts a stream on `res` of the records after seq `after` that match `filter`. */
+  async subscribe(res: ServerResponse, filter: RecordFilter, after: number): Promise<void> {
+    const { user, resource, sessionId } = filter;
+    const subscriber: Subscriber = {
+      res,
+      filter: compileFilter(filter),
+      scope: compileFilter({ ...(user === undefined ? {} : { user }), ...(resource === undefined ? {} : { resource }), ...(sessionId === undefined ? {} : { sessionId }) }),
+      outcomeRows: filter.kind !== undefined,
+      after,
+    };
+    res.writeHead(200, {
+      ...PAGE_HEADERS,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    let closed = false;
+    res.once('close', () => {
+      closed = true;
+      this.#subscribers.delete(subscriber);
+    });
+    if (this.#seen < 0) this.#seen = (await this.#index.query({ limit: 1 })).records[0]?.seq ?? -1;
+    // What arrived between the page and this stream (or before a reconnect) comes first, up to
+    // what the poller has seen; the subscriber joins the poller's deliveries once caught up.
+    let upTo = after;
+    while (upTo < this.#seen && !closed) {
+      const from = upTo;
+      upTo = this.#seen;
+      this.#deliver(subscriber, await this.#recordsAfter(from, upTo));
+    }
+    if (closed) return;
+    if (this.#closed) {
+      res.end();
+      return;
+    }
+    this.#subscribers.add(subscriber);
+    this.#schedule();
+  }
+
+  /** Ends every stream and stops polling. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#polling;
+    for (const subscriber of this.#subscribers) subscriber.res.end();
+    this.#subscribers.clear();
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#timer !== null || this.#polling !== null || this.#subscribers.size === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#polling = this.#poll()
+        .catch((error: unknown) => this.#logger?.warn({ err: error }, 'audit tail poll failed'))
+        .finally(() => {
+          this.#polling = null;
+          this.#schedule();
+        });
+    }, this.#pollMs);
+    this.#timer.unref();
+  }
+
+  async #poll(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastBeat >= HEARTBEAT_MS) {
+      this.#lastBeat = now;
+      for (const subscriber of this.#subscribers) this.#write(subscriber, ': keep-alive\n\n');
+    }
+    const size = this.#store?.state().size;
+    if (size !== undefined && size === this.#storeSize) return;
+    const newest = (await this.#index.query({ limit: 1 })).records[0]?.seq ?? -1;
+    const fresh = newest > this.#seen ? await this.#recordsAfter(this.#seen, newest) : [];
+    if (size !== undefined) this.#storeSize = size;
+    if (newest > this.#seen) this.#seen = newest;
+    for (const subscriber of this.#subscribers) this.#deliver(subscriber, fresh);
+  }
+
+  /** Records with `from < seq <= upTo`, oldest first; at most the newest {@link MAX_BATCH}. */
+  async #recordsAfter(from: number, upTo: number): Promise<QueryHit[]> {
+    const found: QueryHit[] = [];
+    let cursor = String(upTo + 1);
+    while (found.length < MAX_BATCH) {
+      const page = await this.#index.query({ limit: 1_000, cursor });
+      const newer = page.records.filter((hit) => hit.seq > from);
+      found.push(...newer);
+      if (newer.length < page.records.length || page.nextCursor === null) break;
+      cursor = page.nextCursor;
+    }
+    return found.reverse();
+  }
+
+  #deliver(subscriber: Subscriber, hits: readonly QueryHit[]): void {
+    for (const { seq, record } of hits) {
+      if (seq <= subscriber.after) continue;
+      if (isOutcome(record)) {
+        if (record.ref !== undefined && matchesRecord(subscriber.scope, record)) {
+          const data = { ref: record.ref, result: String(renderResult(record, null)), duration: String(renderDuration(record, null)) };
+          this.#write(subscriber, `event: result\ndata: ${JSON.stringify(data)}\n\n`);
+        }
+        if (!subscriber.outcomeRows) continue;
+      }
+      if (!matchesRecord(subscriber.filter, record)) continue;
+      subscriber.after = seq;
+      const html = String(renderRecordRow({ seq, record, outcome: null }));
+      this.#write(subscriber, `id: ${seq}\nevent: record\ndata: ${JSON.stringify({ seq, html })}\n\n`);
+    }
+  }
+
+  #write(subscriber: Subscriber, text: string): void {
+    const { res } = subscriber;
+    if (res.writableEnded || res.destroyed) return;
+    if (res.writableLength > MAX_BUFFERED_BYTES) {
+      this.#logger?.info({}, 'audit tail client too slow; stream closed');
+      this.#subscribers.delete(subscriber);
+      res.end();
+      return;
+    }
+    res.write(text);
+  }
+}

@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALICE } from '../helpers/http-gateway.js';
+import { CAROL, principalOf, recordPgSession, startWebAudit, waitForVerified, type RecordedPgSession, type WebAuditHarness } from '../helpers/web-audit.js';
+
+/**
+ * The review pages in a real browser (Debian's chromium driven by playwright-core): a reviewer
+ * signs in through the IdP's form, finds a session, and proves a record; the proof is checked by
+ * the page's own script, in the browser.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('audit review pages in a browser', () => {
+  let w: WebAuditHarness;
+  let browser: Browser;
+  let pg: RecordedPgSession;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: this test drives Debian's chromium; install it with "apt-get update && apt-get install -y chromium" (.ci/run does)`);
+    }
+    w = await startWebAudit({ chain: { pollMs: 50 } });
+    pg = await recordPgSession(w.h.store, w.policy, principalOf(ALICE), ['select id, total from orders where customer_id = 7', "delete from orders where id = 7"]);
+    await w.h.store.checkpointNow();
+    await waitForVerified(w.pages, pg.querySeqs[1]!);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await w?.close();
+  });
+
+  it('signs carol in, opens a session from /audit, and proves a record in the browser', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // Script errors and Content Security Policy violations show as console errors; failed loads
+    // are checked by their responses (the browser's own favicon request is not the page's).
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
+    });
+    page.on('response', (response) => {
+      if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') errors.push(`${response.status()} ${response.url()}`);
+    });
+
+    await page.goto(`${w.h.url}/audit`);
+    await page.fill('input[name=login]', CAROL.email);
+    await page.fill('input[name=password]', CAROL.password);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${w.h.url}/audit`);
+    expect(await page.locator('.chain strong').textContent()).toMatch(/^Audit log verified up to checkpoint \d+$/);
+
+    await page.click(`a[href="/audit/sessions/${pg.sessionId}"]`);
+    await page.waitForURL(`${w.h.url}/audit/sessions/${pg.sessionId}`);
+    const seq = pg.querySeqs[0]!;
+    const row = page.locator(`tr[data-seq="${seq}"]`);
+    await expect.poll(() => row.locator('.effect').textContent()).toBe('allow');
+    await expect.poll(() => page.locator(`tr[data-seq="${pg.querySeqs[1]}"] .effect`).textContent()).toBe('deny');
+
+    // The button is shown by the script; pressing it checks the proof in the page.
+    const prove = row.locator('button[data-prove]');
+    await prove.focus();
+    await page.keyboard.press('Enter');
+    const output = page.locator(`#proof-${seq}`);
+    await expect.poll(() => output.textContent(), { timeout: 10_000 }).toMatch(/^verified: /);
+    const signer = w.h.auditVerifierKey.split('+').slice(0, 2).join('+');
+    const shown = /^verified: record (\d+) is in the log of size (\d+) signed by (\S+)$/.exec((await output.textContent()) ?? '');
+    expect(shown?.slice(1)).toEqual([String(seq), expect.any(String), signer]);
+    expect(Number(shown?.[2])).toBeGreaterThan(seq);
+    expect(await output.getAttribute('class')).toContain('proof-ok');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
