@@ -170,6 +170,9 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogRes
   // Workers pay off once there is more than a few chunks' work; their start-up costs tens of ms.
   const useWorkers = workers > 0 && totalBytes > 4 * chunkBytes;
   const checker = useWorkers ? workerChecker(workers) : localChecker();
+  // A verification that stops early leaves the history half read: returning the generator runs
+  // its finally block, which closes the file.
+  const history = readHistory(fs, historyPath, historySize);
   try {
     const run = new Verification({
       fs,
@@ -177,12 +180,13 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogRes
       verifiers: options.verifiers.map(nativeVerifier),
       checker,
       fresh: useWorkers,
-      history: readHistory(fs, historyPath, historySize),
+      history,
       extras: [fileCandidate, external].filter((c): c is Candidate => c !== null),
       chunkBytes,
     });
     return await run.verify(segments);
   } finally {
+    await history.return(undefined);
     await checker.close();
   }
 }
