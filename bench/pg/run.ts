@@ -4,18 +4,26 @@
  *   direct        pgbench → PostgreSQL
  *   raw pipe      pgbench → a Node TCP pipe (no parsing: the floor of any Node proxy) → PostgreSQL
  *   pgbouncer     pgbench → pgbouncer, session mode (when Debian's package is installed or installable)
- *   tollgate      pgbench → Tollgate (TLS off on loopback, full policy, durable audit) → PostgreSQL
- * Prints tps and ratios as a markdown table, and where Tollgate's CPU time went (a CPU profile of
- * the gateway during its runs, top functions by self time).
+ *   tollgate      pgbench → Tollgate (TLS off on loopback, full policy, durable audit) → PostgreSQL,
+ *                 and the same with durability `interval`, and with no audit I/O at all (the
+ *                 proxy's own cost)
+ * Prints tps and ratios as a markdown table; what the durable audit costs on this disk (the
+ * gateway's write batches, and the physical bound: with every `pg.query` durable before it is
+ * forwarded, each client waits at least one round trip plus one sync per statement, so 8 clients
+ * cannot exceed 8 ÷ (round trip + sync), measured here with one client through the raw pipe and
+ * with bare O_DSYNC writes next to the audit directory); and where Tollgate's CPU time went (a
+ * CPU profile of the gateway during its runs, top functions by self time).
  *
  * Run: node --import tsx bench/pg/run.ts [--seconds 8]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Session as InspectorSession } from 'node:inspector';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { AuditStore } from '../../src/audit/index.js';
 import { ALICE, startPgGateway } from '../../test/helpers/pg-gateway.js';
 import { LOGIN_PASSWORDS, startTestPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '../../test/helpers/postgres.js';
 
@@ -30,6 +38,8 @@ interface Target {
   readonly port: number;
   readonly user: string;
   readonly password: string;
+  /** Served by this process (the pipe, the gateways): its CPU time is the target's. */
+  readonly inProcess: boolean;
 }
 
 function run(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -44,10 +54,10 @@ function run(command: string, args: readonly string[], env: Readonly<Record<stri
   });
 }
 
-async function pgbench(target: Target, mode: string): Promise<number> {
+async function pgbench(target: Target, mode: string, clients = CLIENTS, seconds = SECONDS): Promise<number> {
   const result = await run(
     'pgbench',
-    ['-n', '-S', '-M', mode, '-c', String(CLIENTS), '-j', '2', '-T', String(SECONDS), '-h', target.host, '-p', String(target.port), '-U', target.user, 'shop'],
+    ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(seconds), '-h', target.host, '-p', String(target.port), '-U', target.user, 'shop'],
     { PGPASSWORD: target.password, PGSSLMODE: 'disable' },
   );
   const match = /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(result.stdout);
@@ -71,6 +81,79 @@ async function startPipe(upstreamPort: number): Promise<Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return server;
+}
+
+/** Latency of a bare durable 4 KiB append (O_DSYNC, as the store writes), in a temp dir on the audit directory's file system. */
+function bareSyncMs(writes = 500): { p50: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-sync-'));
+  const fd = openSync(join(dir, 'probe'), constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, 0o600);
+  const block = Buffer.alloc(4096, 0x61);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < writes; i++) {
+      const started = performance.now();
+      writeSync(fd, block, 0, block.length, i * block.length);
+      times.push(performance.now() - started);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[times.length >> 1] as number };
+}
+
+/** What the gateway's audit store did during one pgbench run. */
+interface AuditRun {
+  batches: number;
+  records: number;
+  batchMs: number;
+  queries: number;
+  queryWaitMs: number;
+}
+
+function emptyAuditRun(): AuditRun {
+  return { batches: 0, records: 0, batchMs: 0, queries: 0, queryWaitMs: 0 };
+}
+
+/**
+ * The store with every append acknowledged at once and nothing written: the gateway's own cost
+ * (framing, SQL classification, policy, relay) with no audit I/O, to tell it apart from the
+ * audit's. Not a configuration Tollgate offers.
+ */
+function acknowledgingStore(store: AuditStore): AuditStore {
+  let seq = 0;
+  const leafHash = new Uint8Array(32);
+  return {
+    append: () => Promise.resolve({ seq: seq++, leafHash }),
+    state: () => store.state(),
+    checkpointNow: () => store.checkpointNow(),
+    close: () => store.close(),
+  };
+}
+
+/** The store, with the time from each `pg.query` append to its durability added to `current()`. */
+function timingStore(current: () => AuditRun): (store: AuditStore) => AuditStore {
+  return (store) => ({
+    append(event, options) {
+      const started = performance.now();
+      const appended = store.append(event, options);
+      if (event.kind === 'pg.query') {
+        appended.then(
+          () => {
+            const stats = current();
+            stats.queries += 1;
+            stats.queryWaitMs += performance.now() - started;
+          },
+          () => undefined,
+        );
+      }
+      return appended;
+    },
+    state: () => store.state(),
+    checkpointNow: () => store.checkpointNow(),
+    close: () => store.close(),
+  });
 }
 
 function which(command: string): boolean {
@@ -179,57 +262,138 @@ async function main(): Promise<void> {
     cleanups.push(() => new Promise<void>((resolve) => pipe.close(() => resolve())));
     const bouncer = await startPgbouncer(server.port);
     if (bouncer !== null) cleanups.push(bouncer.stop);
-    const gateway = await startPgGateway({ postgres: server });
+    let audit = emptyAuditRun();
+    const gateway = await startPgGateway({
+      postgres: server,
+      wrapStore: timingStore(() => audit),
+      auditObserver: {
+        batch: ({ records, durationMs }) => {
+          audit.batches += 1;
+          audit.records += records;
+          audit.batchMs += durationMs;
+        },
+      },
+    });
     cleanups.push(() => gateway.close());
     const relaxed = await startPgGateway({ postgres: server, durability: 'interval' });
     cleanups.push(() => relaxed.close());
+    const unaudited = await startPgGateway({ postgres: server, wrapStore: acknowledgingStore });
+    cleanups.push(() => unaudited.close());
 
     const reader = { user: 'shop_reader', password: LOGIN_PASSWORDS.shop_reader };
     const targets: Target[] = [
-      { name: 'direct', host: '127.0.0.1', port: server.port, ...reader },
-      { name: 'raw Node TCP pipe', host: '127.0.0.1', port: (pipe.address() as AddressInfo).port, ...reader },
-      ...(bouncer === null ? [] : [{ name: 'pgbouncer (session)', host: '127.0.0.1', port: bouncer.port, ...reader }]),
-      { name: 'tollgate', host: gateway.host, port: gateway.port, user: ALICE.email as string, password: gateway.token(ALICE, 2 * 60 * 60 * 1000) },
-      { name: 'tollgate, audit durability: interval', host: relaxed.host, port: relaxed.port, user: ALICE.email as string, password: relaxed.token(ALICE, 2 * 60 * 60 * 1000) },
+      { name: 'direct', host: '127.0.0.1', port: server.port, ...reader, inProcess: false },
+      { name: 'raw Node TCP pipe', host: '127.0.0.1', port: (pipe.address() as AddressInfo).port, ...reader, inProcess: true },
+      ...(bouncer === null ? [] : [{ name: 'pgbouncer (session)', host: '127.0.0.1', port: bouncer.port, ...reader, inProcess: false }]),
+      { name: 'tollgate', host: gateway.host, port: gateway.port, user: ALICE.email as string, password: gateway.token(ALICE, 2 * 60 * 60 * 1000), inProcess: true },
+      {
+        name: 'tollgate, audit durability: interval',
+        host: relaxed.host,
+        port: relaxed.port,
+        user: ALICE.email as string,
+        password: relaxed.token(ALICE, 2 * 60 * 60 * 1000),
+        inProcess: true,
+      },
+      {
+        name: 'tollgate, no audit I/O (appends acknowledged at once)',
+        host: unaudited.host,
+        port: unaudited.port,
+        user: ALICE.email as string,
+        password: unaudited.token(ALICE, 2 * 60 * 60 * 1000),
+        inProcess: true,
+      },
     ];
 
+    // Before and after the runs: the disk is shared, and its sync latency drifts.
+    const syncBefore = bareSyncMs();
     const inspector = new InspectorSession();
     inspector.connect();
     await post(inspector, 'Profiler.enable');
     await post(inspector, 'Profiler.setSamplingInterval', { interval: 200 });
     const tps = new Map<string, Map<string, number>>();
+    /** CPU time of this process (all threads) per transaction, for the targets it serves. */
+    const cpuPerTx = new Map<string, Map<string, number>>();
+    const audits = new Map<string, AuditRun>();
     let profile: Profile | null = null;
     for (const target of targets) {
       const perMode = new Map<string, number>();
+      const cpu = new Map<string, number>();
       const profiled = target.name === 'tollgate';
       if (profiled) await post(inspector, 'Profiler.start');
-      for (const mode of MODES) perMode.set(mode, await pgbench(target, mode));
+      for (const mode of MODES) {
+        audit = emptyAuditRun();
+        const before = process.cpuUsage();
+        const rate = await pgbench(target, mode);
+        const used = process.cpuUsage(before);
+        perMode.set(mode, rate);
+        cpu.set(mode, (used.user + used.system) / (rate * SECONDS));
+        if (profiled) audits.set(mode, audit);
+      }
+      if (target.inProcess) cpuPerTx.set(target.name, cpu);
       if (profiled) profile = (await post<{ profile: Profile }>(inspector, 'Profiler.stop')).profile;
       tps.set(target.name, perMode);
       process.stderr.write(`${target.name}: ${MODES.map((mode) => `${mode} ${perMode.get(mode)?.toFixed(0)} tps`).join(', ')}\n`);
     }
     inspector.disconnect();
+    // The physical bound's inputs: one client's round trip through the raw pipe, and a bare sync.
+    const pipeTarget = targets[1] as Target;
+    const roundTripMs = new Map<string, number>();
+    for (const mode of MODES) roundTripMs.set(mode, 1000 / (await pgbench(pipeTarget, mode, 1, 3)));
+    const syncAfter = bareSyncMs();
+    // The faster of the two makes the bound an upper bound.
+    const sync = syncBefore.p50 <= syncAfter.p50 ? syncBefore : syncAfter;
     const records = gateway.store.state().size;
 
     const pipeTps = tps.get('raw Node TCP pipe') as Map<string, number>;
     const lines = [
       `pgbench -S, ${CLIENTS} clients, ${SECONDS} s per run, scale 1; ${records} audit records written durably by Tollgate`,
       '',
-      '| target | simple tps | ÷ pipe | prepared tps | ÷ pipe |',
-      '|---|---:|---:|---:|---:|',
+      '| target | simple tps | ÷ pipe | prepared tps | ÷ pipe | proxy CPU per statement (simple / prepared) |',
+      '|---|---:|---:|---:|---:|---:|',
       ...[...tps.entries()].map(([name, perMode]) => {
         const cells = MODES.map((mode) => {
           const value = perMode.get(mode) as number;
           return `${value.toFixed(0)} | ${(value / (pipeTps.get(mode) as number)).toFixed(2)}×`;
         });
-        return `| ${name} | ${cells.join(' | ')} |`;
+        const cpu = cpuPerTx.get(name);
+        const micros = cpu === undefined ? '—' : MODES.map((mode) => `${(cpu.get(mode) as number).toFixed(0)} µs`).join(' / ');
+        return `| ${name} | ${cells.join(' | ')} | ${micros} |`;
       }),
       '',
       'Targets: tollgate ≥ 0.90× the raw pipe in simple mode, ≥ 0.80× in prepared mode.',
       '`tollgate` waits for every `pg.query` record to be fdatasync\'d (durability `always`); the `interval` row',
-      'acknowledges records once written and syncs within 100 ms, which shows the cost of the proxy itself.',
+      'acknowledges records once written and syncs within 100 ms; the last row writes no audit record at all (a',
+      'measurement only), which shows the cost of the proxy itself: framing, SQL classification, policy and relay.',
+      'Proxy CPU is the user + system time of the process serving the target (all its threads), per transaction;',
+      'pgbench, PostgreSQL and the proxy share the machine, so CPU spent in the proxy is taken from the other two.',
     ];
     if (bouncer === null) lines.push('', 'pgbouncer: not installed and could not be installed; row left out.');
+    lines.push(
+      '',
+      `Durable audit on this disk: a bare O_DSYNC 4 KiB append takes ${syncBefore.p50.toFixed(2)} ms before the runs and ${syncAfter.p50.toFixed(2)} ms after them (p50). Every \`pg.query\` is durable before`,
+      `it is forwarded, so each client waits at least one round trip plus one sync per statement: ${CLIENTS} clients cannot exceed`,
+      `${CLIENTS} ÷ (round trip + sync), whatever the gateway's own cost. The round trip is one client's through the raw pipe.`,
+      '',
+      '| mode | tollgate tps | writes/s | records per write | mean write | mean wait of a `pg.query` | 1-client round trip | bound | bound ÷ pipe |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...MODES.map((mode) => {
+        const run = audits.get(mode) ?? emptyAuditRun();
+        const seconds = SECONDS;
+        const roundTrip = roundTripMs.get(mode) as number;
+        const bound = (CLIENTS * 1000) / (roundTrip + sync.p50);
+        return [
+          mode,
+          (tps.get('tollgate')?.get(mode) as number).toFixed(0),
+          (run.batches / seconds).toFixed(0),
+          (run.records / Math.max(1, run.batches)).toFixed(1),
+          `${(run.batchMs / Math.max(1, run.batches)).toFixed(2)} ms`,
+          `${(run.queryWaitMs / Math.max(1, run.queries)).toFixed(2)} ms`,
+          `${roundTrip.toFixed(3)} ms`,
+          bound.toFixed(0),
+          `${(bound / (pipeTps.get(mode) as number)).toFixed(2)}×`,
+        ].join(' | ');
+      }).map((row) => `| ${row} |`),
+    );
     if (profile !== null) {
       lines.push('', 'Where the gateway process spent its CPU during the Tollgate runs (self time):', '', '| share | function |', '|---:|---|', ...summarize(profile));
     }

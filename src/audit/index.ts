@@ -82,6 +82,7 @@ export type {
   AuditStoreStatus,
   AuditStoreError,
   AuditStoreObserver,
+  AppendOptions,
   AppendResult,
   SignedCheckpointNote,
   Durability,

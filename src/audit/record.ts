@@ -240,6 +240,162 @@ export function sealRecord(event: AuditEvent, options: SealOptions): SealedRecor
 }
 
 /**
+ * The canonical JSON text of the record {@link sealRecord} would seal from `event` and `options`,
+ * written in one validating pass with no intermediate record, for the writer's hot path. Returns
+ * `null` whenever the event needs sealRecord's full treatment: a byte string or a bigint in
+ * `data`, a record over {@link MAX_RECORD_BYTES} (which sealRecord truncates), or anything
+ * sealRecord refuses (so that the caller gets sealRecord's error). When it returns text, that
+ * text's UTF-8 is exactly sealRecord's `bytes`.
+ */
+export function recordText(event: AuditEvent, options: SealOptions): string | null {
+  const { seq, prev } = options;
+  const logId = logIdText(options.logId);
+  const time = recordTimeText(options.timeMs);
+  if (logId === null || time === null || !Number.isSafeInteger(seq) || seq < 0 || typeof prev !== 'string' || !isHashHex(prev)) return null;
+  if (typeof event !== 'object' || event === null) return null;
+  for (const key in event) if (!EVENT_FIELDS.has(key)) return null;
+  const { kind, principal, resource, decision, request_id, session_id, ref, data } = event;
+  if (!isRecordKind(kind) || !isPlainObject(data)) return null;
+  const dataText = valueText(data, 0);
+  if (dataText === null) return null;
+  // Members in canonical (UTF-16) key order, as buildRecord inserts them.
+  let out = `{"data":${dataText}`;
+  if (decision !== undefined) {
+    const text = decisionText(decision);
+    if (text === null) return null;
+    out += `,"decision":${text}`;
+  }
+  out += `,"kind":"${kind}","log_id":${logId},"prev":"${prev}"`;
+  if (principal !== undefined) {
+    const text = principalText(principal);
+    if (text === null) return null;
+    out += `,"principal":${text}`;
+  }
+  if (ref !== undefined) {
+    if (!Number.isSafeInteger(ref) || ref < 0 || ref >= seq) return null;
+    out += `,"ref":${ref}`;
+  }
+  if (request_id !== undefined) {
+    if (!isText(request_id)) return null;
+    out += `,"request_id":${JSON.stringify(request_id)}`;
+  }
+  if (resource !== undefined) {
+    if (!isText(resource)) return null;
+    out += `,"resource":${JSON.stringify(resource)}`;
+  }
+  out += `,"seq":${seq}`;
+  if (session_id !== undefined) {
+    if (!isText(session_id)) return null;
+    out += `,"session_id":${JSON.stringify(session_id)}`;
+  }
+  out += `,"time":"${time}","v":${RECORD_VERSION}}`;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only long texts need counting.
+  if (out.length * 3 > MAX_RECORD_BYTES && utf8Length(out) > MAX_RECORD_BYTES) return null;
+  return out;
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string' && !hasLoneSurrogate(value);
+}
+
+/** The last log id checked, as JSON text: a writer seals every record under the same one. */
+let lastLogId: { readonly id: string; readonly text: string } | null = null;
+
+function logIdText(logId: unknown): string | null {
+  if (lastLogId !== null && lastLogId.id === logId) return lastLogId.text;
+  if (typeof logId !== 'string' || logId === '' || hasLoneSurrogate(logId)) return null;
+  lastLogId = { id: logId, text: JSON.stringify(logId) };
+  return lastLogId.text;
+}
+
+/** The last time formatted: the records of one batch share their millisecond. */
+let lastTime: { readonly ms: number; readonly text: string | null } | null = null;
+
+function recordTimeText(timeMs: number): string | null {
+  if (lastTime !== null && lastTime.ms === timeMs) return lastTime.text;
+  const text = Number.isSafeInteger(timeMs) && Math.abs(timeMs) <= 8.64e15 ? new Date(timeMs).toISOString() : '';
+  lastTime = { ms: timeMs, text: isRecordTime(text) ? text : null };
+  return lastTime.text;
+}
+
+function principalText(value: AuditPrincipal): string | null {
+  if (!isPlainObject(value)) return null;
+  for (const key in value) if (key !== 'subject' && key !== 'email' && key !== 'groups') return null;
+  const { subject, email, groups } = value;
+  if (!Array.isArray(groups) || !isText(subject) || (email !== undefined && !isText(email))) return null;
+  let list = '[';
+  for (let i = 0; i < groups.length; i++) {
+    const group: unknown = groups[i];
+    if (!isText(group)) return null;
+    list += i === 0 ? JSON.stringify(group) : `,${JSON.stringify(group)}`;
+  }
+  const tail = `"groups":${list}],"subject":${JSON.stringify(subject)}}`;
+  return email === undefined ? `{${tail}` : `{"email":${JSON.stringify(email)},${tail}`;
+}
+
+function decisionText(value: AuditDecision): string | null {
+  if (!isPlainObject(value)) return null;
+  for (const key in value) if (key !== 'effect' && key !== 'rule' && key !== 'reason') return null;
+  const { effect, rule, reason } = value;
+  if ((effect !== 'allow' && effect !== 'deny') || !isText(reason) || (rule !== null && !isText(rule))) return null;
+  return `{"effect":"${effect}","reason":${JSON.stringify(reason)},"rule":${rule === null ? 'null' : JSON.stringify(rule)}}`;
+}
+
+/**
+ * The canonical text of a `data` value under convertValue's rules, or null when convertValue
+ * would refuse it or change its form (byte strings and bigints are left to it). Object members
+ * are written in sorted key order, which is the canonical order for every key, index-like or not.
+ */
+function valueText(value: unknown, depth: number): string | null {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return hasLoneSurrogate(value) ? null : JSON.stringify(value);
+    case 'number':
+      // String(-0) is "0", the canonical spelling.
+      return Number.isSafeInteger(value) ? String(value) : null;
+    case 'object':
+      break;
+    default:
+      return null;
+  }
+  if (depth >= MAX_DATA_DEPTH) return null;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined) return null;
+      const text = valueText(item, depth + 1);
+      if (text === null) return null;
+      out += i === 0 ? text : `,${text}`;
+    }
+    return `${out}]`;
+  }
+  if (!isPlainObject(value)) return null;
+  const keys = Object.keys(value);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) {
+      keys.sort();
+      break;
+    }
+  }
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = value[key];
+    if (item === undefined) continue;
+    if (key === BYTES_MARKER || hasLoneSurrogate(key)) return null;
+    const text = valueText(item, depth + 1);
+    if (text === null) return null;
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${text}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
+/**
  * Checks an event without sealing it, by the rules {@link sealRecord} throws on (all but those
  * that need the seal options, such as `ref` pointing before `seq`).
  */

@@ -2,9 +2,9 @@ import { openSync, writeSync } from 'node:fs';
 import { openFileStore, parseSignerKey } from '../../src/audit/index.js';
 
 /**
- * The victim of the crash test: appends from many concurrent writers and reports `seq id` for
- * each append once it resolved (durable), until it is killed. It prints `ready <size>` on stdout
- * once the log is open.
+ * The victim of the crash test: appends from many concurrent writers (half of them deferred)
+ * and reports `seq id` for each append once it resolved (durable), until it is killed. It
+ * prints `ready <size>` on stdout once the log is open.
  *
  *   node --import tsx test/helpers/audit-append-child.ts <dir> <signer key> <log id> <acks file>
  *
@@ -25,14 +25,17 @@ try {
   const store = await openFileStore({ dir, logId, signer: parseSignerKey(signerKey), segmentSize: 32 * 1024, checkpointIntervalMs: 50 });
   writeSync(1, `ready ${store.state().size}\n`);
   let next = 0;
-  const writer = async (): Promise<never> => {
+  // Half the writers append deferred records (outcomes nobody waits on), which ride in the
+  // batches the others start: an acknowledged deferred record must survive the kill too.
+  const writer = async (index: number): Promise<never> => {
+    const options = { defer: index % 2 === 1 };
     for (;;) {
       const id = `${process.pid}-${next++}`;
-      const { seq } = await store.append({ kind: 'http.request', request_id: id, resource: 'app', data: { method: 'POST', path: `/app/orders/${id}` } });
+      const { seq } = await store.append({ kind: 'http.request', request_id: id, resource: 'app', data: { method: 'POST', path: `/app/orders/${id}` } }, options);
       writeSync(acks, `${seq} ${id}\n`);
     }
   };
-  await Promise.all(Array.from({ length: WRITERS }, writer));
+  await Promise.all(Array.from({ length: WRITERS }, (_, index) => writer(index)));
 } catch (error) {
   process.stderr.write(`${String((error as Error).stack ?? error)}\n`);
   process.exit(1);

@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { Registry } from 'prom-client';
-import { generateSignerKey, openFileStore, parseRecord, parseSignerKey, type AuditRecord, type AuditStore, type StoreFs } from '../../src/audit/index.js';
+import {
+  generateSignerKey,
+  openFileStore,
+  parseRecord,
+  parseSignerKey,
+  type AuditRecord,
+  type AuditStore,
+  type AuditStoreObserver,
+  type StoreFs,
+} from '../../src/audit/index.js';
 import { loadConfigOrThrow, type TollgateConfig } from '../../src/config/index.js';
 import { systemClock, type Clock, type Principal } from '../../src/core/index.js';
 import { createDbTokens } from '../../src/identity/index.js';
@@ -96,6 +105,8 @@ export interface PgGatewayOptions {
   readonly clock?: Clock;
   /** Wraps the audit store the gateway writes to (to observe or delay appends). */
   readonly wrapStore?: (store: AuditStore) => AuditStore;
+  /** The audit store's observer (batches, latencies), for benchmarks. */
+  readonly auditObserver?: AuditStoreObserver;
 }
 
 export interface PgGatewayHarness {
@@ -205,6 +216,7 @@ export async function startPgGateway(options: PgGatewayOptions): Promise<PgGatew
     ...(options.groupCommit === undefined ? {} : { groupCommit: options.groupCommit }),
     ...(options.durability === undefined ? {} : { durability: options.durability }),
     ...(options.auditFs === undefined ? {} : { fs: options.auditFs }),
+    ...(options.auditObserver === undefined ? {} : { observer: options.auditObserver }),
   });
   const registry = new Registry();
   let gateway: PostgresGateway;

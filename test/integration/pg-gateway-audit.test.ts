@@ -36,8 +36,8 @@ function psql(gw: PgGatewayHarness, args: readonly string[]): Promise<number | n
 /** The store, with `pg.query` appends held 20 ms longer and the moment each became durable noted. */
 function delayingStore(resolvedAt: Map<number, number>): (store: AuditStore) => AuditStore {
   return (store) => ({
-    async append(event) {
-      const result = await store.append(event);
+    async append(event, options) {
+      const result = await store.append(event, options);
       if (event.kind === 'pg.query') await new Promise((resolve) => setTimeout(resolve, 20));
       resolvedAt.set(result.seq, Date.now());
       return result;
@@ -126,6 +126,35 @@ describe('every executed statement has one durable pg.query allow record before 
     expect(denied.map((record) => record.data['command'])).toEqual(['INSERT', 'CREATE TABLE', 'DELETE', 'DROP TABLE']);
     const disconnects = records.filter((record) => record.kind === 'pg.disconnect');
     expect(disconnects.map((record) => record.ref).sort()).toEqual(sessions.map((record) => record.seq).sort());
+  });
+});
+
+describe('the cost of a statement in audit writes', () => {
+  it('is one durable write: the outcome of a statement rides with the next statement’s record', async () => {
+    const faulty = new FaultyFs();
+    // Deferred outcomes never go on their own here (they may wait up to half the append
+    // deadline), so each write is one that a statement waited for.
+    const gw = await startPgGateway({ postgres: server, auditFs: faulty.fs, groupCommit: { maxDelayMs: 60_000 }, appendTimeout: '120s' });
+    try {
+      const segmentWrites = () => faulty.calls.filter((call) => call.op === 'writev' && call.path.endsWith('.seg')).length;
+      const client = new pg.Client(gw.pgConfig(ALICE));
+      await client.connect();
+      await client.query('select 0 as warm');
+      const before = segmentWrites();
+      const statements = 20;
+      for (let i = 1; i <= statements; i++) expect((await client.query(`select ${i} as n`)).rows).toEqual([{ n: i }]);
+      expect(segmentWrites() - before).toBe(statements);
+      await client.end();
+
+      const results = await gw.recordsWhere((record) => record.kind === 'pg.result', statements + 1);
+      const queries = gw.records().filter((record) => record.kind === 'pg.query');
+      expect(queries).toHaveLength(statements + 1);
+      // Every outcome is durable, in the log after its statement, and points at it.
+      expect(results.map((record) => record.ref)).toEqual(queries.map((record) => record.seq));
+      for (const result of results) expect(result.seq).toBeGreaterThan(result.ref as number);
+    } finally {
+      await gw.close();
+    }
   });
 });
 

@@ -7,20 +7,21 @@ import type { CompactRange } from '../merkle.js';
 import { genesisPrev } from '../genesis.js';
 import { formatCheckpointBody, parseVerifierKey, signNote } from '../note.js';
 import type { NoteSigner } from '../note.js';
-import { sealRecord } from '../record.js';
+import { recordText, sealRecord } from '../record.js';
 import type { AuditEvent } from '../record.js';
 import { appendHistoryEntry, cutHistory, loadCheckpointFiles, replaceCheckpointFile } from './checkpoint-files.js';
 import type { HistoryCut } from './checkpoint-files.js';
-import { fastLeafHash } from './fast-hash.js';
+import { fastLeafHash, fastLeafHashOfPrefixed } from './fast-hash.js';
 import { nodeStoreFs } from './file-io.js';
 import type { StoreFile, StoreFs } from './file-io.js';
-import { encodeFrame } from './frame.js';
+import { encodeFrame, FrameArena, pushFrame } from './frame.js';
 import { segmentName, segmentsOf, TEMP_SUFFIX } from './layout.js';
 import { acquireDirLock } from './lock.js';
 import type { DirLock } from './lock.js';
 import { recoverSegments } from './recover.js';
 import type { SegmentCut } from './recover.js';
 import type {
+  AppendOptions,
   AppendResult,
   AuditStore,
   AuditStoreError,
@@ -66,6 +67,8 @@ interface Settings {
 /** One waiting `append()`. */
 interface Pending {
   readonly event: AuditEvent;
+  /** See {@link AppendOptions.defer}. */
+  readonly defer: boolean;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
   /** `performance.now()` at the call, for the deadline and the latency. */
@@ -242,9 +245,14 @@ interface InitialState {
 interface Sealed {
   readonly firstSeq: number;
   readonly items: Pending[];
+  /** One frame per record (merged into long slices only when written, so that segment rolls fall between records). */
   readonly frames: Buffer[];
   readonly leaves: Uint8Array[];
   bytes: number;
+  /** A record that is not deferred is here: it goes to disk as soon as the disk is free. */
+  urgent: boolean;
+  /** `performance.now()` when the first deferred record here was sealed. */
+  deferredSince: number | null;
 }
 
 /** The batch on its way to disk. */
@@ -262,10 +270,11 @@ interface Flush {
 }
 
 /**
- * Records sealed per event-loop turn (about 0.2 ms of work). A burst larger than this reaches
+ * Records sealed per event-loop turn (about 0.1 ms of work). A burst larger than this reaches
  * the disk in parts: the first part is written while the next is sealed, and finished I/O and
  * other sockets get their turn in between. With 64 busy writers this settles into two groups
- * that take turns, one sealing while the other's write syncs.
+ * that take turns, one sealing while the other's write syncs; measured here, that beats one
+ * group of 64 whose sealing and sync cannot overlap.
  */
 const SEAL_CHUNK = 32;
 
@@ -273,21 +282,26 @@ const SEAL_CHUNK = 32;
  * The single writer of one audit directory.
  *
  * Group commit as a two-stage pipeline. `append()` queues the event. The writer seals queued
- * events in order (seq, prev chain, time) and frames them, up to {@link SEAL_CHUNK} per
- * event-loop turn. One batch at a time goes to disk as one vectored write; with durability
- * `always` the segment is open with O_DSYNC, so that write returns only once the data is on
- * stable storage (POSIX synchronized I/O data integrity, the guarantee of fdatasync) and the
- * batch costs one trip to the I/O thread instead of two. Every append of the batch resolves
- * then. Sealing goes on while a batch is on its way, so the CPU work of the next batch overlaps
- * the disk's work on this one; a batch is never larger than `maxRecords`.
+ * events in order (seq, prev chain, time), encoding each record's canonical text straight into
+ * its frame, up to {@link SEAL_CHUNK} per event-loop turn. One batch at a time goes to disk as
+ * one vectored write; with durability `always` the segment is open with O_DSYNC, so that write
+ * returns only once the data is on stable storage (POSIX synchronized I/O data integrity, the
+ * guarantee of fdatasync) and the batch costs one trip to the I/O thread instead of two. Every
+ * append of the batch resolves then. Sealing goes on while a batch is on its way, so the CPU
+ * work of the next batch overlaps the disk's work on this one; a batch is never larger than
+ * `maxRecords`. Writes never overlap: the bytes on disk are always the committed records
+ * followed by at most the one batch in flight, which is what recovery's torn-tail rules expect.
  *
  * When sealed records are handed to the disk:
- * - at once when the previous batch finishes and records were sealed meanwhile (they have
- *   already waited one sync), or when `maxRecords` are sealed;
- * - when the disk is idle, at the first turn of the event loop that brought no new append, and
- *   never later than `maxDelayMs` after the first one. A lone append on an idle store waits one
- *   event-loop turn, not the full delay; a burst that arrives over a few turns (requests parsed
- *   from several sockets) still shares one sync.
+ * - when the previous batch finishes: what was queued meanwhile is sealed and goes at once
+ *   (it has already waited one sync);
+ * - when the disk is idle: at the end of the event-loop turn that sealed them, so a lone append
+ *   goes out at once, and appends made in the same turn (statements parsed from several
+ *   sockets) share one sync;
+ * - deferred appends (outcome records nobody waits on) do not start a write: they go with the
+ *   next record that does, or `maxDelayMs` after the first of them was sealed, so they add no
+ *   sync of their own in front of the requests that wait;
+ * - at once when `maxRecords` are sealed.
  *
  * Nothing is committed (seq advanced, appends resolved) before its sync. A failed write or sync,
  * or a passed deadline, commits nothing more: the batch in flight and everything sealed are
@@ -302,18 +316,19 @@ class FileAuditStore implements AuditStore {
   #lastError: AuditStoreError | null = null;
 
   #queue: Pending[] = [];
-  /** Count of `append()` calls that queued; the linger watches it grow. */
-  #appended = 0;
   #sealed: Sealed;
+  readonly #arena = new FrameArena(fastLeafHashOfPrefixed);
   #sealSeq: number;
   #sealPrev: string;
   #flush: Flush | null = null;
   /** I/O of a refused batch that has not finished yet; the repair waits for it. */
   #abandonedIo: Promise<void> | null = null;
   #pumpScheduled = false;
-  /** Set while the disk is idle and the writer lingers for more appends. */
-  #lingerStart: number | null = null;
-  #lingerSeen = 0;
+  /**
+   * Armed when only deferred records are sealed and the disk is idle. Left to fire when a write
+   * takes them first (cheaper than clearing it each time): it then finds nothing due.
+   */
+  #deferTimer: NodeJS.Timeout | null = null;
   #drained: (() => void)[] = [];
   #watchdog: NodeJS.Timeout | null = null;
 
@@ -365,19 +380,15 @@ class FileAuditStore implements AuditStore {
     this.#checkpointTimer.unref();
   }
 
-  append(event: AuditEvent): Promise<AppendResult> {
+  append(event: AuditEvent, options?: AppendOptions): Promise<AppendResult> {
     if (this.#closing !== null) {
       return Promise.reject(new TollgateError('TG_ERR_AUDIT_CLOSED', 'the audit store is closed; the gateway is shutting down, so the request was refused'));
     }
     if (this.#status !== 'ready') return Promise.reject(this.#unavailable());
+    const defer = options?.defer === true;
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({ event, resolve, reject, at: performance.now(), settled: false });
-      this.#appended += 1;
+      this.#queue.push({ event, defer, resolve, reject, at: performance.now(), settled: false });
       if (this.#watchdog === null) this.#armWatchdog();
-      if (this.#flush === null && this.#sealed.items.length === 0 && this.#lingerStart === null) {
-        this.#lingerStart = performance.now();
-        this.#lingerSeen = this.#appended;
-      }
       this.#schedulePump();
     });
   }
@@ -417,7 +428,7 @@ class FileAuditStore implements AuditStore {
   async abandon(): Promise<void> {
     this.#closing ??= Promise.resolve();
     clearInterval(this.#checkpointTimer);
-    for (const timer of [this.#retryTimer, this.#syncTimer, this.#watchdog]) if (timer !== null) clearTimeout(timer);
+    for (const timer of [this.#retryTimer, this.#syncTimer, this.#watchdog, this.#deferTimer]) if (timer !== null) clearTimeout(timer);
     await this.#settleInflight().catch(() => undefined);
     for (const segment of [this.#segment, ...this.#uncommitted]) await segment.file.close().catch(() => undefined);
     this.#status = 'closed';
@@ -427,7 +438,7 @@ class FileAuditStore implements AuditStore {
   // ---- group commit ------------------------------------------------------------------------
 
   #emptySealed(): Sealed {
-    return { firstSeq: this.#sealSeq, items: [], frames: [], leaves: [], bytes: 0 };
+    return { firstSeq: this.#sealSeq, items: [], frames: [], leaves: [], bytes: 0, urgent: false, deferredSince: null };
   }
 
   #schedulePump(): void {
@@ -439,29 +450,42 @@ class FileAuditStore implements AuditStore {
   readonly #pump = (): void => {
     this.#pumpScheduled = false;
     if (this.#status !== 'ready') return;
-    const { maxRecords } = this.#s;
-    // What is sealed goes to the disk first, so that the disk works while the rest is sealed.
+    this.#sealQueued();
     this.#maybeFlush();
-    const room = maxRecords - this.#sealed.items.length;
-    if (this.#queue.length > 0 && room > 0) this.#seal(Math.min(room, SEAL_CHUNK));
-    this.#maybeFlush();
-    const moreToSeal = this.#queue.length > 0 && this.#sealed.items.length < maxRecords;
-    const lingering = this.#flush === null && this.#sealed.items.length > 0;
-    if (moreToSeal || lingering) this.#schedulePump();
+    if (this.#queue.length > 0 && this.#sealed.items.length < this.#s.maxRecords) this.#schedulePump();
     // Every event may have been refused as invalid, leaving nothing to flush.
     this.#wakeIfDrained();
   };
 
+  /** Seals up to one chunk of the queue, as far as the next batch has room. */
+  #sealQueued(): void {
+    const room = this.#s.maxRecords - this.#sealed.items.length;
+    if (this.#queue.length > 0 && room > 0) this.#seal(Math.min(room, SEAL_CHUNK));
+  }
+
   /** Hands the sealed records to the disk when the rules in the class comment say so. */
   #maybeFlush(): void {
-    if (this.#status !== 'ready' || this.#sealed.items.length === 0 || this.#flush !== null) return;
-    if (this.#lingerStart !== null && this.#sealed.items.length < this.#s.maxRecords) {
-      const quiet = this.#appended === this.#lingerSeen;
-      this.#lingerSeen = this.#appended;
-      if (!quiet && performance.now() - this.#lingerStart < this.#s.maxDelayMs) return;
+    const sealed = this.#sealed;
+    if (this.#status !== 'ready' || this.#flush !== null || sealed.items.length === 0) return;
+    const since = sealed.deferredSince;
+    if (!sealed.urgent && since !== null && sealed.items.length < this.#s.maxRecords && this.#closing === null) {
+      // A deferred record never waits so long that its append deadline could pass.
+      const wait = since + Math.min(this.#s.maxDelayMs, this.#s.appendTimeoutMs / 2) - performance.now();
+      if (wait > 0) {
+        if (this.#deferTimer === null) {
+          this.#deferTimer = setTimeout(this.#onDeferTimer, Math.ceil(wait));
+          this.#deferTimer.unref();
+        }
+        return;
+      }
     }
     this.#startFlush();
   }
+
+  readonly #onDeferTimer = (): void => {
+    this.#deferTimer = null;
+    this.#maybeFlush();
+  };
 
   /** Seals up to `count` queued events after the last sealed one. */
   #seal(count: number): void {
@@ -473,29 +497,45 @@ class FileAuditStore implements AuditStore {
     const timeMs = clock.now();
     for (const item of taken) {
       if (item.settled) continue;
-      let record;
-      try {
-        record = sealRecord(item.event, { logId, seq: this.#sealSeq, prev: this.#sealPrev, timeMs, hashLeaf: fastLeafHash });
-      } catch (error) {
-        // An event outside the record model is a bug of its caller; it takes no seq.
-        item.settled = true;
-        item.reject(error);
-        continue;
+      const options = { logId, seq: this.#sealSeq, prev: this.#sealPrev, timeMs };
+      const text = recordText(item.event, options);
+      let frame: Buffer;
+      let leaf: Uint8Array;
+      let leafHex: string;
+      if (text !== null) {
+        const framed = this.#arena.add(text);
+        frame = framed.frame;
+        leaf = framed.leafHash;
+        leafHex = framed.leafHash.toString('hex');
+      } else {
+        // Byte strings, bigints, records to truncate and invalid events take the full path.
+        let record;
+        try {
+          record = sealRecord(item.event, { ...options, hashLeaf: fastLeafHash });
+        } catch (error) {
+          // An event outside the record model is a bug of its caller; it takes no seq.
+          item.settled = true;
+          item.reject(error);
+          continue;
+        }
+        frame = encodeFrame(record.bytes);
+        leaf = record.leafHash;
+        leafHex = bytesToHex(leaf);
       }
-      const frame = encodeFrame(record.bytes);
       sealed.items.push(item);
       sealed.frames.push(frame);
-      sealed.leaves.push(record.leafHash);
+      sealed.leaves.push(leaf);
       sealed.bytes += frame.length;
+      if (!item.defer) sealed.urgent = true;
+      else sealed.deferredSince ??= performance.now();
       this.#sealSeq += 1;
-      this.#sealPrev = bytesToHex(record.leafHash);
+      this.#sealPrev = leafHex;
     }
   }
 
   #startFlush(): void {
     const batch = this.#sealed;
     this.#sealed = this.#emptySealed();
-    this.#lingerStart = null;
     const flush: Flush = {
       items: batch.items,
       leaves: batch.leaves,
@@ -525,9 +565,10 @@ class FileAuditStore implements AuditStore {
       return;
     }
     this.#commit(flush, end.segment, end.end);
+    // Appends that came while the batch was on its way join the next one, which starts now.
+    this.#sealQueued();
     this.#maybeFlush();
     if (this.#queue.length > 0) this.#schedulePump();
-    this.#rearmWatchdog();
     this.#wakeIfDrained();
   }
 
@@ -598,7 +639,7 @@ class FileAuditStore implements AuditStore {
         chunk = [];
         chunkBytes = 0;
       }
-      chunk.push(frame);
+      pushFrame(chunk, frame);
       chunkBytes += frame.length;
     }
     await Promise.all([segment.file.writev(chunk, at), this.#checkLinked(segment)]);
@@ -624,18 +665,17 @@ class FileAuditStore implements AuditStore {
     return this.#flush?.items[0] ?? this.#sealed.items[0] ?? this.#queue[0];
   }
 
+  /**
+   * Arms the deadline timer for the oldest waiting append. It is not moved as batches complete
+   * (a timer per batch costs more than the batch's own bookkeeping): when it fires early for an
+   * append that has since been resolved, it re-arms for the one that is now the oldest.
+   */
   #armWatchdog(): void {
     const oldest = this.#oldest();
     if (oldest === undefined) return;
     const wait = Math.max(0, oldest.at + this.#s.appendTimeoutMs - performance.now());
     this.#watchdog = setTimeout(this.#onWatchdog, Math.ceil(wait));
     this.#watchdog.unref();
-  }
-
-  #rearmWatchdog(): void {
-    if (this.#watchdog !== null) clearTimeout(this.#watchdog);
-    this.#watchdog = null;
-    this.#armWatchdog();
   }
 
   readonly #onWatchdog = (): void => {
@@ -872,7 +912,6 @@ class FileAuditStore implements AuditStore {
     if (this.#repairing !== null) await this.#repairing;
     // Everything queued before close() is still written.
     while (this.#flush !== null || (this.#status === 'ready' && (this.#queue.length > 0 || this.#sealed.items.length > 0))) {
-      this.#lingerStart = null;
       this.#schedulePump();
       await new Promise<void>((wake) => this.#drained.push(wake));
     }
@@ -889,6 +928,8 @@ class FileAuditStore implements AuditStore {
     }
     if (this.#watchdog !== null) clearTimeout(this.#watchdog);
     this.#watchdog = null;
+    if (this.#deferTimer !== null) clearTimeout(this.#deferTimer);
+    this.#deferTimer = null;
     while (this.#checkpointing !== null) await this.#checkpointing.catch(() => undefined);
     if (this.#range.size > (this.#signed?.checkpoint.size ?? 0) || this.#signed !== this.#checkpoint) {
       await this.#checkpointOnce().catch(() => undefined);

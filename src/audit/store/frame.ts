@@ -53,3 +53,66 @@ export function frameAt(buf: Uint8Array, offset: number, end: number): FrameAt {
   if (stored !== frameCrc(record)) return { status: 'bad-crc', next: offset + total };
   return { status: 'ok', record, next: offset + total };
 }
+
+/** One frame laid out by {@link FrameArena.add}. */
+export interface ArenaFrame {
+  /** The whole frame, a view into the arena. */
+  readonly frame: Buffer;
+  /** RFC 9162 leaf hash of the record bytes. */
+  readonly leafHash: Buffer;
+}
+
+/** Size of each arena buffer; larger when one record needs more. */
+const ARENA_BYTES = 256 * 1024;
+
+/**
+ * Lays frames out back to back in large buffers as records are sealed: a record's text is
+ * encoded once, straight into its frame, and consecutive frames of a batch reach the disk as one
+ * slice. A buffer is never reused, so frames handed to a write stay as they are.
+ */
+export class FrameArena {
+  readonly #hashLeafPrefixed: (input: Uint8Array) => Buffer;
+  #buffer = Buffer.allocUnsafe(0);
+  #at = 0;
+
+  /** `hashLeafPrefixed` hashes `0x00 ‖ entry` given exactly those bytes (RFC 9162 leaf hash). */
+  constructor(hashLeafPrefixed: (input: Uint8Array) => Buffer) {
+    this.#hashLeafPrefixed = hashLeafPrefixed;
+  }
+
+  /** Frames `text` (canonical record text of at most {@link MAX_FRAME_RECORD_BYTES} UTF-8 bytes). */
+  add(text: string): ArenaFrame {
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    const room = text.length * 3 + FRAME_OVERHEAD_BYTES;
+    if (this.#buffer.length - this.#at < room) {
+      this.#buffer = Buffer.allocUnsafe(Math.max(ARENA_BYTES, room));
+      this.#at = 0;
+    }
+    const buffer = this.#buffer;
+    const start = this.#at;
+    const recordStart = start + FRAME_HEADER_BYTES;
+    const length = buffer.write(text, recordStart, 'utf8');
+    const recordEnd = recordStart + length;
+    // The byte before the record is the header's last: a zero there makes `0x00 ‖ record` for
+    // the leaf hash, before the header is written over it.
+    buffer[recordStart - 1] = 0x00;
+    const leafHash = this.#hashLeafPrefixed(buffer.subarray(recordStart - 1, recordEnd));
+    buffer.writeUInt32BE(length, start);
+    buffer.writeUInt32BE(frameCrc(buffer.subarray(recordStart, recordEnd)), recordEnd);
+    this.#at = recordEnd + FRAME_TRAILER_BYTES;
+    return { frame: buffer.subarray(start, this.#at), leafHash };
+  }
+}
+
+/**
+ * Adds `frame` to `frames`, merging it with the last one when it continues it in the same
+ * buffer, so that a vectored write gets a few long slices instead of one per record.
+ */
+export function pushFrame(frames: Buffer[], frame: Buffer): void {
+  const last = frames[frames.length - 1];
+  if (last !== undefined && last.buffer === frame.buffer && last.byteOffset + last.length === frame.byteOffset) {
+    frames[frames.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + frame.length);
+    return;
+  }
+  frames.push(frame);
+}

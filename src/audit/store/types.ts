@@ -56,6 +56,16 @@ export interface AuditStoreObserver {
   stateChanged?(state: AuditStoreState): void;
 }
 
+export interface AppendOptions {
+  /**
+   * Nothing waits on this record before going on (an outcome such as `pg.result`, whose request
+   * was already answered). It does not start a write of its own: it goes to disk with the next
+   * record that does, or `groupCommit.maxDelayMs` after it was sealed at the latest. It keeps
+   * its place in the log, and the append still resolves only once the record is durable.
+   */
+  readonly defer?: boolean;
+}
+
 /** The audit log as the proxies and the CLI see it. */
 export interface AuditStore {
   /**
@@ -64,7 +74,7 @@ export interface AuditStore {
    * caller must then refuse the request), `TG_ERR_AUDIT_RECORD_INVALID` for an event outside the
    * record model, `TG_ERR_AUDIT_CLOSED` after `close()`.
    */
-  append(event: AuditEvent): Promise<AppendResult>;
+  append(event: AuditEvent, options?: AppendOptions): Promise<AppendResult>;
   state(): AuditStoreState;
   /** Signs a checkpoint now when there are records past the latest; returns the latest. */
   checkpointNow(): Promise<SignedCheckpointNote | null>;
@@ -89,7 +99,10 @@ export interface FileStoreOptions {
   readonly syncIntervalMs?: number;
   /** Default 64 MiB. */
   readonly segmentSize?: number;
-  /** Defaults 512 records, 2 ms. */
+  /**
+   * Defaults 512 records, 2 ms. `maxRecords` bounds one write; `maxDelayMs` is how long a
+   * deferred append (see {@link AppendOptions}) may wait for a record that starts a write.
+   */
   readonly groupCommit?: { readonly maxRecords?: number; readonly maxDelayMs?: number };
   /** Default 2000. */
   readonly appendTimeoutMs?: number;

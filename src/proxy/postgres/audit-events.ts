@@ -20,10 +20,19 @@ export interface SessionFacts {
   readonly remote: string;
 }
 
+/** The record form of each session's principal, made once per principal rather than per record. */
+const auditPrincipals = new WeakMap<Principal, AuditPrincipal>();
+
 export function auditPrincipal(principal: Principal): AuditPrincipal {
-  return principal.email === undefined
-    ? { subject: principal.subject, groups: principal.groups }
-    : { subject: principal.subject, email: principal.email, groups: principal.groups };
+  let recorded = auditPrincipals.get(principal);
+  if (recorded === undefined) {
+    recorded =
+      principal.email === undefined
+        ? { subject: principal.subject, groups: principal.groups }
+        : { subject: principal.subject, email: principal.email, groups: principal.groups };
+    auditPrincipals.set(principal, recorded);
+  }
+  return recorded;
 }
 
 /** How the TLS of the client connection was set up, or `null` for a cleartext connection. */
@@ -108,22 +117,23 @@ export function queryEvent(input: QueryInput): AuditEvent {
     resource: session.resource,
     decision: { effect: input.decision.effect, rule: input.decision.rule, reason: input.decision.reason },
     session_id: session.sessionId,
+    // Keys in canonical order, so that the record encoder has nothing to sort.
     data: {
+      class: statement?.class,
+      command: statement?.command,
+      count: input.count !== undefined && input.count > 1 ? input.count : undefined,
+      fingerprint: statement?.fingerprint,
+      function_oid: input.functionOid,
+      functions: statement?.functions,
+      index: input.count !== undefined && input.count > 1 ? input.index : undefined,
       login: session.login,
+      params: input.params,
+      portal: input.portal,
       protocol: input.protocol,
       statement: statement?.text ?? input.text,
-      command: statement?.command,
-      class: statement?.class,
-      tables: statement?.tables,
-      functions: statement?.functions,
-      fingerprint: statement?.fingerprint,
-      unclassified: input.unclassified,
-      index: input.count !== undefined && input.count > 1 ? input.index : undefined,
-      count: input.count !== undefined && input.count > 1 ? input.count : undefined,
       statement_name: input.statementName,
-      portal: input.portal,
-      params: input.params,
-      function_oid: input.functionOid,
+      tables: statement?.tables,
+      unclassified: input.unclassified,
     },
   };
 }
@@ -150,13 +160,14 @@ export function resultEvent(input: ResultInput): AuditEvent {
     resource: session.resource,
     session_id: session.sessionId,
     ref: input.ref,
+    // Keys in canonical order (see queryEvent).
     data: {
-      status: input.status,
       command_tag: input.commandTag,
+      copy_bytes: input.copyBytes,
+      duration_ms: Math.round(input.durationMs),
       rows: input.rows,
       sqlstate: input.sqlstate,
-      duration_ms: Math.round(input.durationMs),
-      copy_bytes: input.copyBytes,
+      status: input.status,
     },
   };
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { AppendResult, AuditEvent, AuditStore, AuditValue } from '../../audit/index.js';
+import type { AppendOptions, AppendResult, AuditEvent, AuditStore, AuditValue } from '../../audit/index.js';
 import type { Logger } from '../../core/index.js';
 import type { Decision } from '../../policy/index.js';
 import type { ClassifiedStatement } from '../../sql/index.js';
@@ -20,23 +20,46 @@ import {
   type SSLResponse,
 } from './protocol/index.js';
 
-/**
- * An append whose outcome is read synchronously once settled: its reactions are attached before
- * the batch's `Promise.allSettled`, so they have run when that resolves.
- */
+/** An append whose outcome is read synchronously once settled (see {@link whenSettled}). */
 class TrackedAppend {
   seq = -1;
   failed = false;
-  constructor(readonly promise: Promise<AppendResult>) {
+  settled = false;
+  /** The one batch waiting on this append; each append is waited on by the batch that made it. */
+  waiter: (() => void) | null = null;
+
+  constructor(promise: Promise<AppendResult>) {
     promise.then(
       (result) => {
         this.seq = result.seq;
+        this.#settle();
       },
       () => {
         this.failed = true;
+        this.#settle();
       },
     );
   }
+
+  #settle(): void {
+    this.settled = true;
+    this.waiter?.();
+  }
+}
+
+/** Resolves once every append of a decision batch (never empty) has settled: one promise per batch, not one per record. */
+function whenSettled(appends: readonly TrackedAppend[]): Promise<void> {
+  return new Promise((resolve) => {
+    let left = appends.length;
+    const one = (): void => {
+      left -= 1;
+      if (left === 0) resolve();
+    };
+    for (const append of appends) {
+      if (append.settled) one();
+      else append.waiter = one;
+    }
+  });
 }
 
 /** One forwarded statement, from its `pg.query` record to its `pg.result`. */
@@ -112,6 +135,8 @@ export interface SessionOptions {
   readonly logger: Logger;
 }
 
+const DEFER: AppendOptions = { defer: true };
+
 /** Messages drained from the client per decision batch, to bound the work between two awaits. */
 const MAX_BATCH = 256;
 /** Client bytes buffered while a batch waits for the audit log before the client is paused. */
@@ -142,6 +167,7 @@ export class Session {
   readonly #clientReader: FrontendReader;
   readonly #upstreamReader: BackendReader;
   readonly #gate: StatementGate;
+  readonly #allowedStatements: ReturnType<PgMetrics['statements']['labels']>;
 
   // Backend expectations, oldest first, from #head.
   #queue: Expectation[] = [];
@@ -168,7 +194,6 @@ export class Session {
   #pausedForBuffer = false;
   #sawUpstreamFatal = false;
   #lastActivity = performance.now();
-  readonly #pendingRecords = new Set<Promise<unknown>>();
   readonly #done: Promise<SessionEnd>;
   #resolveDone!: (end: SessionEnd) => void;
 
@@ -185,12 +210,17 @@ export class Session {
     this.#clientReader = options.clientReader;
     this.#upstreamReader = options.upstreamReader;
     this.#gate = options.gate;
+    this.#allowedStatements = options.metrics.statements.labels(options.facts.resource, 'allow');
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
   }
 
-  /** Resolves when both connections are closed and every `pg.result` record has settled. */
+  /**
+   * Resolves when both connections are closed. Every `pg.result` record of the session has been
+   * appended by then, in order; the deferred ones become durable with the next record that
+   * starts a write, such as the gateway's `pg.disconnect`.
+   */
   get done(): Promise<SessionEnd> {
     return this.#done;
   }
@@ -249,7 +279,7 @@ export class Session {
     try {
       while (!this.#closed) {
         const actions: Action[] = [];
-        const waits: Promise<unknown>[] = [];
+        const waits: TrackedAppend[] = [];
         let failure: ProtocolError | null = null;
         let terminate = false;
         while (actions.length < MAX_BATCH) {
@@ -272,7 +302,7 @@ export class Session {
         if (actions.length === 0 && failure === null && !terminate) break;
         if (waits.length > 0) {
           const started = performance.now();
-          await Promise.allSettled(waits);
+          await whenSettled(waits);
           this.#o.metrics.auditAppend.observe((performance.now() - started) / 1000);
           if (this.#closed) return;
         }
@@ -300,7 +330,7 @@ export class Session {
   }
 
   /** Decides one client message into `actions`; returns a protocol error for an unexpected one. */
-  #decide(message: FrontendMessage, actions: Action[], waits: Promise<unknown>[]): ProtocolError | null {
+  #decide(message: FrontendMessage, actions: Action[], waits: TrackedAppend[]): ProtocolError | null {
     if (message.type === 'Sync') {
       this.#clientSkipping = false;
       actions.push({ raw: message.raw, expect: EXPECT_SYNC, audits: null, extended: true, sync: true });
@@ -356,7 +386,7 @@ export class Session {
     }
   }
 
-  #decideQuery(sql: string, raw: Buffer, actions: Action[], waits: Promise<unknown>[]): void {
+  #decideQuery(sql: string, raw: Buffer, actions: Action[], waits: TrackedAppend[]): void {
     const facts = this.#o.facts;
     const classified = this.#gate.classify(sql, this.#prepared);
     if (!classified.ok) {
@@ -397,7 +427,7 @@ export class Session {
       const name = this.#trackSqlPrepared(statements[i] as ClassifiedStatement);
       if (name !== null) (registered ??= new Array<string | null>(count).fill(null))[i] = name;
     }
-    for (const record of records) waits.push(record.promise);
+    for (const record of records) waits.push(record);
     actions.push({ raw, expect: new Expectation('query', runs, null, registered), audits: records, extended: false, sync: false });
   }
 
@@ -425,7 +455,7 @@ export class Session {
     return null;
   }
 
-  #decideParse(name: string, sql: string, raw: Buffer, actions: Action[], waits: Promise<unknown>[]): void {
+  #decideParse(name: string, sql: string, raw: Buffer, actions: Action[], waits: TrackedAppend[]): void {
     const facts = this.#o.facts;
     const classified = this.#gate.classify(sql, this.#prepared);
     // §55.2.3: Parse into the unnamed statement first drops the previous one, even when it fails.
@@ -459,7 +489,7 @@ export class Session {
     actions.push({ raw, expect: new Expectation('parse', null, null, registered), audits: null, extended: true, sync: false });
   }
 
-  #decideExecute(message: Execute, actions: Action[], waits: Promise<unknown>[]): void {
+  #decideExecute(message: Execute, actions: Action[], waits: TrackedAppend[]): void {
     const facts = this.#o.facts;
     const portal = this.#portals.get(message.portal);
     const entry = portal?.entry;
@@ -490,25 +520,30 @@ export class Session {
       this.#refuse(refusedParse(), this.#gate.denial(decision, statement), true, [record], actions, waits);
       return;
     }
-    waits.push(record.promise);
+    waits.push(record);
     const run: StatementRun = { ref: -1, startedAt: 0, rows: 0, copyBytes: undefined, done: false };
     actions.push({ raw: message.raw, expect: new Expectation('execute', [run], null, null), audits: [record], extended: true, sync: false });
   }
 
   /** Queues a stand-in for a refused message; in the extended protocol, skips to the next Sync. */
-  #refuse(standIn: Buffer, reply: Buffer, extended: boolean, denials: TrackedAppend[], actions: Action[], waits: Promise<unknown>[]): void {
+  #refuse(standIn: Buffer, reply: Buffer, extended: boolean, denials: TrackedAppend[], actions: Action[], waits: TrackedAppend[]): void {
     this.denied += 1;
     this.#o.metrics.countStatement(this.#o.facts.resource, 'deny');
     // Denial records are waited for too, so the client hears the refusal after it is on record.
-    for (const denial of denials) waits.push(denial.promise);
+    for (const denial of denials) waits.push(denial);
     if (extended) this.#clientSkipping = true;
     actions.push({ raw: standIn, expect: new Expectation(extended ? 'parse' : 'query', extended ? null : [], reply, null), audits: null, extended, sync: false });
   }
 
-  /** Writes a decided batch upstream, in order, in one corked write. */
+  /**
+   * Writes a decided batch upstream, in order, in one corked write. Messages forwarded unchanged
+   * that lay next to each other in the client's bytes (a Bind, Execute and Sync sent together)
+   * go out as one slice of those bytes.
+   */
   #flush(actions: Action[]): void {
     const upstream = this.#upstream;
     let dropUntilSync = false;
+    let pending: Buffer | null = null;
     upstream.cork();
     try {
       for (const action of actions) {
@@ -546,17 +581,27 @@ export class Session {
               run.startedAt = now;
             }
             this.statements += expect.runs.length;
-            this.#o.metrics.statements.labels(this.#o.facts.resource, 'allow').inc(expect.runs.length);
+            this.#allowedStatements.inc(expect.runs.length);
           }
         }
         if (expect !== null) this.#queue.push(expect);
-        if (!upstream.write(raw) && !this.#pausedForUpstream) {
-          this.#pausedForUpstream = true;
-          this.#updateClientFlow();
+        if (pending !== null && pending.buffer === raw.buffer && pending.byteOffset + pending.length === raw.byteOffset) {
+          pending = Buffer.from(pending.buffer, pending.byteOffset, pending.length + raw.length);
+          continue;
         }
+        if (pending !== null) this.#writeUpstream(pending);
+        pending = raw;
       }
+      if (pending !== null) this.#writeUpstream(pending);
     } finally {
       upstream.uncork();
+    }
+  }
+
+  #writeUpstream(bytes: Buffer): void {
+    if (!this.#upstream.write(bytes) && !this.#pausedForUpstream) {
+      this.#pausedForUpstream = true;
+      this.#updateClientFlow();
     }
   }
 
@@ -787,27 +832,21 @@ export class Session {
       return;
     }
     run.done = true;
-    const record = this.#record(
-      resultEvent({
-        session: this.#o.facts,
-        ref: run.ref,
-        status,
-        commandTag: tag,
-        rows: rows ?? run.rows,
-        sqlstate,
-        durationMs: status === 'skipped' ? 0 : performance.now() - run.startedAt,
-        copyBytes: run.copyBytes,
-      }),
-    );
-    const tracked = record.promise.then(
-      () => undefined,
-      () => {
-        this.#o.metrics.auditFailures.labels('pg.result').inc();
-        this.#o.logger.warn({ ref: run.ref }, 'a pg.result record could not be appended');
-      },
-    );
-    this.#pendingRecords.add(tracked);
-    void tracked.then(() => this.#pendingRecords.delete(tracked));
+    const event = resultEvent({
+      session: this.#o.facts,
+      ref: run.ref,
+      status,
+      commandTag: tag,
+      rows: rows ?? run.rows,
+      sqlstate,
+      durationMs: status === 'skipped' ? 0 : performance.now() - run.startedAt,
+      copyBytes: run.copyBytes,
+    });
+    // Nothing waits on the outcome: it rides with the next record that starts a write.
+    void this.#o.audit.append(event, DEFER).catch(() => {
+      this.#o.metrics.auditFailures.labels('pg.result').inc();
+      this.#o.logger.warn({ ref: run.ref }, 'a pg.result record could not be appended');
+    });
   }
 
   #record(event: AuditEvent): TrackedAppend {
@@ -848,7 +887,7 @@ export class Session {
     grace.unref();
     // Runs that never got an answer end as skipped.
     while (this.#head < this.#queue.length) this.#abandon(this.#shift() as Expectation, 'skipped', undefined);
-    void Promise.allSettled([...this.#pendingRecords]).then(() => this.#resolveDone({ closedBy, reason }));
+    this.#resolveDone({ closedBy, reason });
   }
 }
 

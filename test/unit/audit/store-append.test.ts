@@ -1,7 +1,8 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bytesToHex, genesisPrev, leafHash, openFileStore } from '../../../src/audit/index.js';
+import { readFileSync } from 'node:fs';
+import { bytesToHex, genesisPrev, leafHash, openFileStore, sealRecord } from '../../../src/audit/index.js';
 import type { AuditStore, FileStoreOptions } from '../../../src/audit/index.js';
 import { manualClock } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
@@ -56,6 +57,72 @@ describe('file store appends', () => {
     const segment = readFileSync(join(dir, frames[0]!.segment));
     const recordBytes = segment.subarray(4, frames[0]!.length - 4);
     expect(bytesToHex(returned)).toBe(bytesToHex(leafHash(recordBytes)));
+  });
+
+  it('stores exactly the bytes sealRecord makes, on the fast path and the full one alike', async () => {
+    const dir = newDir();
+    const timeMs = Date.UTC(2025, 5, 1, 12, 0, 0);
+    const store = await open(dir, { clock: manualClock(timeMs) });
+    // sampleEvent alternates events the writer encodes directly with ones holding bigints, which take sealRecord's path.
+    const results = await Promise.all(Array.from({ length: 9 }, (_, i) => store.append(sampleEvent(i))));
+    await store.close();
+
+    const { frames } = readLog(dir);
+    let prev = genesisPrev(TEST_LOG_ID);
+    for (let seq = 0; seq < 9; seq++) {
+      const expected = sealRecord(sampleEvent(seq), { logId: TEST_LOG_ID, seq, prev, timeMs });
+      const frame = frames[seq]!;
+      const stored = readFileSync(join(dir, frame.segment)).subarray(frame.offset + 4, frame.offset + frame.length - 4);
+      expect(Buffer.from(stored).equals(Buffer.from(expected.bytes))).toBe(true);
+      expect(bytesToHex(results[seq]!.leafHash)).toBe(bytesToHex(expected.leafHash));
+      prev = bytesToHex(expected.leafHash);
+    }
+  });
+
+  it('writes a deferred append with the next append that is not deferred, in call order', async () => {
+    const dir = newDir();
+    const faulty = new FaultyFs();
+    const batches: number[] = [];
+    const store = await open(dir, { fs: faulty.fs, groupCommit: { maxDelayMs: 60_000 }, observer: { batch: ({ records }) => batches.push(records) } });
+    const segmentWrites = () => faulty.calls.filter((c) => c.op === 'writev' && c.path.endsWith('.seg')).length;
+    let deferredDone = false;
+    const deferred = store.append(sampleEvent(0), { defer: true }).then((result) => {
+      deferredDone = true;
+      return result;
+    });
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // Sealed, but nothing started a write for it.
+    expect(segmentWrites()).toBe(0);
+    expect(deferredDone).toBe(false);
+    const urgent = await store.append(sampleEvent(1));
+    expect((await deferred).seq).toBe(0);
+    expect(urgent.seq).toBe(1);
+    expect(batches).toEqual([2]);
+    expect(segmentWrites()).toBe(1);
+    await store.close();
+    expect(readLog(dir).records.map((r) => r.request_id)).toEqual(['r-0', 'r-1']);
+  });
+
+  it('writes deferred appends on their own once maxDelayMs has passed', async () => {
+    const dir = newDir();
+    const batches: number[] = [];
+    const store = await open(dir, { groupCommit: { maxDelayMs: 5 }, observer: { batch: ({ records }) => batches.push(records) } });
+    const results = await Promise.all([0, 1, 2].map((i) => store.append(sampleEvent(i), { defer: true })));
+    expect(results.map((r) => r.seq)).toEqual([0, 1, 2]);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(store.state()).toMatchObject({ size: 3, syncedSize: 3, queued: 0 });
+  });
+
+  it('writes deferred appends at once when the store closes', async () => {
+    const dir = newDir();
+    const store = await open(dir, { groupCommit: { maxDelayMs: 60_000 } });
+    const deferred = store.append(sampleEvent(0), { defer: true });
+    // Sealed by now, and waiting for a write another record would start.
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(store.state()).toMatchObject({ size: 0, queued: 1 });
+    await store.close();
+    expect((await deferred).seq).toBe(0);
+    expect(readLog(dir).records).toHaveLength(1);
   });
 
   it('rolls to a new segment named by its first seq when the next frame would pass segmentSize', async () => {
