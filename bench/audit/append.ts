@@ -31,6 +31,10 @@ export interface AppendBenchResult {
   readonly recordBytes: number;
   /** Process CPU time (user + system, all threads) per record. */
   readonly cpuMicrosPerRecord: number;
+  /** Time the event loop spent running code (not waiting for I/O), per record: the writer's own cost. */
+  readonly loopMicrosPerRecord: number;
+  /** Share of the run the event loop was busy (1 means the main thread was the limit). */
+  readonly loopUtilization: number;
 }
 
 function eventFor(writer: number, n: number): AuditEvent {
@@ -82,6 +86,7 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
   try {
     let issued = 0;
     const cpuBefore = process.cpuUsage();
+    const loopBefore = performance.eventLoopUtilization();
     const started = performance.now();
     const writer = async (id: number): Promise<void> => {
       while (issued < options.records) {
@@ -92,6 +97,7 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
     await Promise.all(Array.from({ length: options.writers }, (_, id) => writer(id)));
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
+    const loop = performance.eventLoopUtilization(loopBefore);
     const sorted = latencies.subarray(0, latencyCount).sort();
     return {
       records: options.records,
@@ -104,6 +110,8 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
       p99Ms: percentile(sorted, 99),
       recordBytes,
       cpuMicrosPerRecord: (cpu.user + cpu.system) / options.records,
+      loopMicrosPerRecord: (loop.active * 1000) / options.records,
+      loopUtilization: loop.utilization,
     };
   } finally {
     await store.close();
@@ -126,6 +134,7 @@ export function formatAppendResult(result: AppendBenchResult): string {
     ['append latency p50', `${result.p50Ms.toFixed(2)} ms`],
     ['append latency p99', `${result.p99Ms.toFixed(2)} ms`],
     ['CPU per record (user + system, all threads)', `${result.cpuMicrosPerRecord.toFixed(1)} µs`],
+    ['event-loop busy per record', `${result.loopMicrosPerRecord.toFixed(1)} µs (loop ${Math.round(result.loopUtilization * 100)}% busy)`],
   ];
   return ['| audit append | value |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
 }

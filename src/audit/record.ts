@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { TollgateError } from '../core/index.js';
-import { bytesToHex, decodeBase64, encodeBase64, hasLoneSurrogate, utf8Encode, utf8Length } from './bytes.js';
+import { bytesToHex, decodeBase64, encodeBase64, hasLoneSurrogate, utf8DecodeStrict, utf8Encode, utf8Length } from './bytes.js';
 import { canonicalize, decodeCanonical, encodeCanonical } from './canonical.js';
 import type { JsonObject, JsonValue } from './canonical.js';
 import { leafHash } from './merkle.js';
@@ -241,139 +241,236 @@ export function sealRecord(event: AuditEvent, options: SealOptions): SealedRecor
 
 /**
  * The canonical JSON text of the record {@link sealRecord} would seal from `event` and `options`,
- * written in one validating pass with no intermediate record, for the writer's hot path. Returns
- * `null` whenever the event needs sealRecord's full treatment: a byte string or a bigint in
- * `data`, a record over {@link MAX_RECORD_BYTES} (which sealRecord truncates), or anything
- * sealRecord refuses (so that the caller gets sealRecord's error). When it returns text, that
- * text's UTF-8 is exactly sealRecord's `bytes`.
+ * by the writer's fast path ({@link encodeRecordInto}). Returns `null` whenever the event needs
+ * sealRecord's full treatment: a byte string or a bigint in `data`, a record over
+ * {@link MAX_RECORD_BYTES} (which sealRecord truncates), or anything sealRecord refuses. When it
+ * returns text, that text's UTF-8 is exactly sealRecord's `bytes`.
  */
 export function recordText(event: AuditEvent, options: SealOptions): string | null {
   const { seq, prev } = options;
-  const logId = logIdText(options.logId);
-  const time = recordTimeText(options.timeMs);
-  if (logId === null || time === null || !Number.isSafeInteger(seq) || seq < 0 || typeof prev !== 'string' || !isHashHex(prev)) return null;
-  if (typeof event !== 'object' || event === null) return null;
-  for (const key in event) if (!EVENT_FIELDS.has(key)) return null;
-  const { kind, principal, resource, decision, request_id, session_id, ref, data } = event;
-  if (!isRecordKind(kind) || !isPlainObject(data)) return null;
-  const dataText = valueText(data, 0);
-  if (dataText === null) return null;
-  // Members in canonical (UTF-16) key order, as buildRecord inserts them.
-  let out = `{"data":${dataText}`;
-  if (decision !== undefined) {
-    const text = decisionText(decision);
-    if (text === null) return null;
-    out += `,"decision":${text}`;
-  }
-  out += `,"kind":"${kind}","log_id":${logId},"prev":"${prev}"`;
-  if (principal !== undefined) {
-    const text = principalText(principal);
-    if (text === null) return null;
-    out += `,"principal":${text}`;
-  }
-  if (ref !== undefined) {
-    if (!Number.isSafeInteger(ref) || ref < 0 || ref >= seq) return null;
-    out += `,"ref":${ref}`;
-  }
-  if (request_id !== undefined) {
-    if (!isText(request_id)) return null;
-    out += `,"request_id":${JSON.stringify(request_id)}`;
-  }
-  if (resource !== undefined) {
-    if (!isText(resource)) return null;
-    out += `,"resource":${JSON.stringify(resource)}`;
-  }
-  out += `,"seq":${seq}`;
-  if (session_id !== undefined) {
-    if (!isText(session_id)) return null;
-    out += `,"session_id":${JSON.stringify(session_id)}`;
-  }
-  out += `,"time":"${time}","v":${RECORD_VERSION}}`;
-  // A UTF-16 code unit is at most 3 UTF-8 bytes: only long texts need counting.
-  if (out.length * 3 > MAX_RECORD_BYTES && utf8Length(out) > MAX_RECORD_BYTES) return null;
-  return out;
+  if (!Number.isSafeInteger(seq) || seq < 0 || typeof prev !== 'string' || !isHashHex(prev)) return null;
+  const envelope = recordEnvelope(options.logId, options.timeMs);
+  if (envelope === null) return null;
+  const into = new Uint8Array(MAX_RECORD_BYTES);
+  const end = encodeRecordInto(event, envelope, seq, prev, into, 0);
+  return end < 0 ? null : utf8DecodeStrict(into.subarray(0, end));
 }
 
-function isText(value: unknown): value is string {
-  return typeof value === 'string' && !hasLoneSurrogate(value);
+/** The envelope fields every record of a batch shares, checked once. */
+export interface RecordEnvelope {
+  /** `log_id` as JSON text. */
+  readonly logIdText: string;
+  /** `time`, RFC 3339 with milliseconds (no quotes). */
+  readonly time: string;
 }
 
-/** The last log id checked, as JSON text: a writer seals every record under the same one. */
-let lastLogId: { readonly id: string; readonly text: string } | null = null;
-
-function logIdText(logId: unknown): string | null {
-  if (lastLogId !== null && lastLogId.id === logId) return lastLogId.text;
+/** The envelope of records sealed by log `logId` at `timeMs`, or `null` when sealRecord would refuse either. */
+export function recordEnvelope(logId: string, timeMs: number): RecordEnvelope | null {
   if (typeof logId !== 'string' || logId === '' || hasLoneSurrogate(logId)) return null;
-  lastLogId = { id: logId, text: JSON.stringify(logId) };
-  return lastLogId.text;
-}
-
-/** The last time formatted: the records of one batch share their millisecond. */
-let lastTime: { readonly ms: number; readonly text: string | null } | null = null;
-
-function recordTimeText(timeMs: number): string | null {
-  if (lastTime !== null && lastTime.ms === timeMs) return lastTime.text;
-  const text = Number.isSafeInteger(timeMs) && Math.abs(timeMs) <= 8.64e15 ? new Date(timeMs).toISOString() : '';
-  lastTime = { ms: timeMs, text: isRecordTime(text) ? text : null };
-  return lastTime.text;
-}
-
-function principalText(value: AuditPrincipal): string | null {
-  if (!isPlainObject(value)) return null;
-  for (const key in value) if (key !== 'subject' && key !== 'email' && key !== 'groups') return null;
-  const { subject, email, groups } = value;
-  if (!Array.isArray(groups) || !isText(subject) || (email !== undefined && !isText(email))) return null;
-  let list = '[';
-  for (let i = 0; i < groups.length; i++) {
-    const group: unknown = groups[i];
-    if (!isText(group)) return null;
-    list += i === 0 ? JSON.stringify(group) : `,${JSON.stringify(group)}`;
-  }
-  const tail = `"groups":${list}],"subject":${JSON.stringify(subject)}}`;
-  return email === undefined ? `{${tail}` : `{"email":${JSON.stringify(email)},${tail}`;
-}
-
-function decisionText(value: AuditDecision): string | null {
-  if (!isPlainObject(value)) return null;
-  for (const key in value) if (key !== 'effect' && key !== 'rule' && key !== 'reason') return null;
-  const { effect, rule, reason } = value;
-  if ((effect !== 'allow' && effect !== 'deny') || !isText(reason) || (rule !== null && !isText(rule))) return null;
-  return `{"effect":"${effect}","reason":${JSON.stringify(reason)},"rule":${rule === null ? 'null' : JSON.stringify(rule)}}`;
+  const time = Number.isSafeInteger(timeMs) && Math.abs(timeMs) <= 8.64e15 ? new Date(timeMs).toISOString() : '';
+  return isRecordTime(time) ? { logIdText: JSON.stringify(logId), time } : null;
 }
 
 /**
- * The canonical text of a `data` value under convertValue's rules, or null when convertValue
+ * Writes the UTF-8 of the canonical record {@link sealRecord} would seal from `event` into
+ * `into` from `at`, in one validating pass with no intermediate record, string or buffer: the
+ * writer's hot path, which encodes straight into its frame. Returns where the record ends, or
+ * -1 whenever the event needs sealRecord's full treatment (see {@link recordText}).
+ *
+ * `into` must have room for {@link MAX_RECORD_BYTES} from `at`; an event that encodes longer
+ * is refused (-1), whatever it wrote past the room being dropped by the typed array. `seq` must
+ * be a safe integer ≥ 0 and `prev` 64 lowercase hex digits (the writer's own counter and the
+ * SHA-256 it just computed): they are not checked again.
+ */
+export function encodeRecordInto(event: AuditEvent, envelope: RecordEnvelope, seq: number, prev: string, into: Uint8Array, at: number): number {
+  if (typeof event !== 'object' || event === null) return -1;
+  for (const key in event) if (!EVENT_FIELDS.has(key)) return -1;
+  const { kind, principal, resource, decision, request_id, session_id, ref, data } = event;
+  if (!isRecordKind(kind) || !isPlainObject(data)) return -1;
+  // Members in canonical (UTF-16) key order, as buildRecord inserts them.
+  let end = writeRaw(into, at, '{"data":');
+  end = writeValue(into, end, data, 0);
+  if (end < 0) return -1;
+  if (decision !== undefined) {
+    end = writeDecision(into, writeRaw(into, end, ',"decision":'), decision);
+    if (end < 0) return -1;
+  }
+  // Pieces are written one by one: a template would build a string only to walk it once.
+  end = writeRaw(into, writeRaw(into, end, ',"kind":"'), kind);
+  end = writeRaw(into, writeRaw(into, end, '","log_id":'), envelope.logIdText);
+  end = writeRaw(into, writeRaw(into, end, ',"prev":"'), prev);
+  into[end++] = 0x22;
+  if (principal !== undefined) {
+    end = writePrincipal(into, writeRaw(into, end, ',"principal":'), principal);
+    if (end < 0) return -1;
+  }
+  if (ref !== undefined) {
+    if (!Number.isSafeInteger(ref) || ref < 0 || ref >= seq) return -1;
+    end = writeRaw(into, writeRaw(into, end, ',"ref":'), String(ref));
+  }
+  if (request_id !== undefined) {
+    end = writeString(into, writeRaw(into, end, ',"request_id":'), request_id);
+    if (end < 0) return -1;
+  }
+  if (resource !== undefined) {
+    end = writeString(into, writeRaw(into, end, ',"resource":'), resource);
+    if (end < 0) return -1;
+  }
+  end = writeRaw(into, writeRaw(into, end, ',"seq":'), String(seq));
+  if (session_id !== undefined) {
+    end = writeString(into, writeRaw(into, end, ',"session_id":'), session_id);
+    if (end < 0) return -1;
+  }
+  end = writeRaw(into, writeRaw(into, end, ',"time":"'), envelope.time);
+  end = writeRaw(into, end, VERSION_TAIL);
+  return end - at > MAX_RECORD_BYTES ? -1 : end;
+}
+
+/** The end of every record: the closing quote of `time`, then `v`. */
+const VERSION_TAIL = `","v":${RECORD_VERSION}}`;
+
+/** UTF-8 of well-formed `text` at `at` (no escaping: constants and JSON text); returns the end. */
+function writeRaw(into: Uint8Array, at: number, text: string): number {
+  let end = at;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) into[end++] = c;
+    else end = writeNonAscii(into, end, text, i, c);
+    if (c >= 0xd800 && c <= 0xdbff) i++;
+  }
+  return end;
+}
+
+/** The letter of the short escape JSON.stringify writes for each control character (`\n`), or 0 where it writes `\u00XX`. */
+const SHORT_ESCAPES = new Uint8Array(0x20);
+for (const [code, letter] of [[0x08, 'b'], [0x09, 't'], [0x0a, 'n'], [0x0c, 'f'], [0x0d, 'r']] as const) SHORT_ESCAPES[code] = letter.charCodeAt(0);
+const HEX_DIGITS = '0123456789abcdef';
+
+/**
+ * `text` as a JSON string exactly as `JSON.stringify` writes it (ECMA-262 QuoteJSONString, the
+ * form RFC 8785 §3.2.2.2 adopts), in UTF-8; -1 for a lone surrogate, which sealRecord refuses.
+ */
+function writeString(into: Uint8Array, at: number, text: unknown): number {
+  if (typeof text !== 'string') return -1;
+  let end = at;
+  into[end++] = 0x22;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x20 && c < 0x80) {
+      if (c === 0x22 || c === 0x5c) into[end++] = 0x5c;
+      into[end++] = c;
+    } else if (c < 0x20) {
+      into[end++] = 0x5c;
+      const short = SHORT_ESCAPES[c]!;
+      if (short !== 0) {
+        into[end++] = short;
+      } else {
+        end = writeRaw(into, end, `u00${HEX_DIGITS[c >> 4]}${HEX_DIGITS[c & 0xf]}`);
+      }
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = text.charCodeAt(i + 1);
+        if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) return -1;
+      }
+      end = writeNonAscii(into, end, text, i, c);
+      if (c >= 0xd800) i += c <= 0xdbff ? 1 : 0;
+    }
+  }
+  into[end++] = 0x22;
+  return end;
+}
+
+/** UTF-8 of code unit `c` at `text[i]` (c ≥ 0x80; a high surrogate is followed by its low half). */
+function writeNonAscii(into: Uint8Array, at: number, text: string, i: number, c: number): number {
+  let end = at;
+  if (c < 0x800) {
+    into[end++] = 0xc0 | (c >> 6);
+  } else if (c >= 0xd800 && c <= 0xdbff) {
+    const point = 0x10000 + ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00);
+    into[end++] = 0xf0 | (point >> 18);
+    into[end++] = 0x80 | ((point >> 12) & 0x3f);
+    into[end++] = 0x80 | ((point >> 6) & 0x3f);
+    into[end++] = 0x80 | (point & 0x3f);
+    return end;
+  } else {
+    into[end++] = 0xe0 | (c >> 12);
+    into[end++] = 0x80 | ((c >> 6) & 0x3f);
+  }
+  into[end++] = 0x80 | (c & 0x3f);
+  return end;
+}
+
+function writePrincipal(into: Uint8Array, at: number, value: AuditPrincipal): number {
+  if (!isPlainObject(value)) return -1;
+  for (const key in value) if (key !== 'subject' && key !== 'email' && key !== 'groups') return -1;
+  const { subject, email, groups } = value;
+  if (!Array.isArray(groups)) return -1;
+  let end = at;
+  if (email !== undefined) {
+    end = writeString(into, writeRaw(into, end, '{"email":'), email);
+    if (end < 0) return -1;
+  }
+  end = writeRaw(into, end, email === undefined ? '{"groups":[' : ',"groups":[');
+  for (let i = 0; i < groups.length && end >= 0; i++) {
+    if (i > 0) into[end++] = 0x2c;
+    end = writeString(into, end, groups[i]);
+  }
+  if (end < 0) return -1;
+  end = writeString(into, writeRaw(into, end, '],"subject":'), subject);
+  if (end < 0) return -1;
+  into[end++] = 0x7d;
+  return end;
+}
+
+function writeDecision(into: Uint8Array, at: number, value: AuditDecision): number {
+  if (!isPlainObject(value)) return -1;
+  for (const key in value) if (key !== 'effect' && key !== 'rule' && key !== 'reason') return -1;
+  const { effect, rule, reason } = value;
+  if (effect !== 'allow' && effect !== 'deny') return -1;
+  let end = writeString(into, writeRaw(into, at, effect === 'allow' ? '{"effect":"allow","reason":' : '{"effect":"deny","reason":'), reason);
+  if (end < 0) return -1;
+  end = writeRaw(into, end, ',"rule":');
+  end = rule === null ? writeRaw(into, end, 'null') : writeString(into, end, rule);
+  if (end < 0) return -1;
+  into[end++] = 0x7d;
+  return end;
+}
+
+/**
+ * The canonical UTF-8 of a `data` value under convertValue's rules, or -1 when convertValue
  * would refuse it or change its form (byte strings and bigints are left to it). Object members
  * are written in sorted key order, which is the canonical order for every key, index-like or not.
  */
-function valueText(value: unknown, depth: number): string | null {
-  if (value === null) return 'null';
+function writeValue(into: Uint8Array, at: number, value: unknown, depth: number): number {
+  if (value === null) return writeRaw(into, at, 'null');
   switch (typeof value) {
     case 'boolean':
-      return value ? 'true' : 'false';
+      return writeRaw(into, at, value ? 'true' : 'false');
     case 'string':
-      return hasLoneSurrogate(value) ? null : JSON.stringify(value);
+      return writeString(into, at, value);
     case 'number':
       // String(-0) is "0", the canonical spelling.
-      return Number.isSafeInteger(value) ? String(value) : null;
+      return Number.isSafeInteger(value) ? writeRaw(into, at, String(value)) : -1;
     case 'object':
       break;
     default:
-      return null;
+      return -1;
   }
-  if (depth >= MAX_DATA_DEPTH) return null;
+  if (depth >= MAX_DATA_DEPTH) return -1;
+  let end = at;
   if (Array.isArray(value)) {
-    let out = '[';
+    into[end++] = 0x5b;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if (item === undefined) return null;
-      const text = valueText(item, depth + 1);
-      if (text === null) return null;
-      out += i === 0 ? text : `,${text}`;
+      if (item === undefined) return -1;
+      if (i > 0) into[end++] = 0x2c;
+      end = writeValue(into, end, item, depth + 1);
+      if (end < 0) return -1;
     }
-    return `${out}]`;
+    into[end++] = 0x5d;
+    return end;
   }
-  if (!isPlainObject(value)) return null;
+  if (!isPlainObject(value)) return -1;
   const keys = Object.keys(value);
   for (let i = 1; i < keys.length; i++) {
     if (keys[i - 1]! > keys[i]!) {
@@ -381,18 +478,22 @@ function valueText(value: unknown, depth: number): string | null {
       break;
     }
   }
-  let out = '{';
+  into[end++] = 0x7b;
   let first = true;
   for (const key of keys) {
     const item = value[key];
     if (item === undefined) continue;
-    if (key === BYTES_MARKER || hasLoneSurrogate(key)) return null;
-    const text = valueText(item, depth + 1);
-    if (text === null) return null;
-    out += `${first ? '' : ','}${JSON.stringify(key)}:${text}`;
+    if (key === BYTES_MARKER) return -1;
+    if (!first) into[end++] = 0x2c;
+    end = writeString(into, end, key);
+    if (end < 0) return -1;
+    into[end++] = 0x3a;
+    end = writeValue(into, end, item, depth + 1);
+    if (end < 0) return -1;
     first = false;
   }
-  return `${out}}`;
+  into[end++] = 0x7d;
+  return end;
 }
 
 /**

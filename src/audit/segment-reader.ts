@@ -5,7 +5,7 @@ import type { StoreFs } from './store/file-io.js';
 import { frameAt, FRAME_OVERHEAD_BYTES, MAX_FRAME_RECORD_BYTES } from './store/frame.js';
 import type { FrameAt } from './store/frame.js';
 import { segmentsOf } from './store/layout.js';
-import { tornReason } from './store/recover.js';
+import { classifyTail } from './store/recover.js';
 import type { TornTailReason } from './store/recover.js';
 
 /**
@@ -58,6 +58,8 @@ export interface FrameDamage {
    * recovery), which the store cuts on its next open. Null when it is not, or not the last segment.
    */
   readonly torn: TornTailReason | null;
+  /** With `torn`: how many bytes the torn write left (preallocated zeros after them not counted). */
+  readonly tornBytes: number;
 }
 
 /** The last item of a segment. */
@@ -65,7 +67,10 @@ export interface SegmentEnd {
   readonly type: 'end';
   /** File size when the segment was opened; bytes appended later are not read. */
   readonly size: number;
-  /** Offset just after the last whole frame. */
+  /**
+   * Offset just after the last whole frame. In the last segment, zeros from there to `size` are
+   * space the writer preallocated, not damage.
+   */
   readonly end: number;
   readonly damage: FrameDamage | null;
 }
@@ -89,7 +94,8 @@ const MIN_CHUNK_BYTES = MAX_FRAME_RECORD_BYTES + FRAME_OVERHEAD_BYTES;
 /**
  * Streams the frames of one segment: `frames` chunks, then exactly one `end`. The file size is
  * taken when the segment is opened, so a segment that a live gateway is appending to is read up
- * to that point; a frame still being written there shows as an `incomplete` torn tail.
+ * to that point; a frame still being written there shows as a torn tail, and the zeros the writer
+ * preallocated after the last frame as the end of the segment.
  */
 export async function* readFrames(fs: StoreFs, segment: LogSegment, options: ReadFramesOptions): AsyncGenerator<FrameChunk | SegmentEnd> {
   const chunkBytes = Math.max(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES);
@@ -143,9 +149,17 @@ export async function* readFrames(fs: StoreFs, segment: LogSegment, options: Rea
         yield { type: 'end', size, end: offset, damage: null };
         return;
       }
-      const torn = options.last ? await tornReason(fs, segment.path, found, base, size, offset) : null;
+      const tail = options.last ? await classifyTail(fs, segment.path, found, base, size, offset) : 'damage';
+      if (tail === 'end') {
+        yield { type: 'end', size, end: offset, damage: null };
+        return;
+      }
+      const torn = tail === 'damage' ? null : tail.reason;
+      const tornBytes = tail === 'damage' ? 0 : tail.bytes;
       const damage: FrameDamage =
-        found.status === 'bad-length' ? { offset, problem: 'bad-length', declaredLength: found.length, torn } : { offset, problem: found.status, torn };
+        found.status === 'bad-length'
+          ? { offset, problem: 'bad-length', declaredLength: found.length, torn, tornBytes }
+          : { offset, problem: found.status, torn, tornBytes };
       yield { type: 'end', size, end: offset, damage };
       return;
     }

@@ -365,7 +365,7 @@ class Verification {
           if (damage === null) break;
           const seq = this.#range.size;
           if (last && damage.torn !== null) {
-            this.#tornTail = { segment: segment.name, offset: damage.offset, bytes: item.size - damage.offset, reason: damage.torn };
+            this.#tornTail = { segment: segment.name, offset: damage.offset, bytes: damage.tornBytes, reason: damage.torn };
             break;
           }
           const where = `${segment.name} byte ${damage.offset}`;

@@ -85,7 +85,8 @@ export function framesOf(dir: string): FrameLocation[] {
     const bytes = readFileSync(path);
     for (let at = 0; at + 8 <= bytes.length; ) {
       const length = bytes.readUInt32BE(at);
-      if (at + 8 + length > bytes.length) break;
+      // A zero length starts the preallocated zeros of a live segment: no frame is empty.
+      if (length === 0 || at + 8 + length > bytes.length) break;
       frames.push({ seq: frames.length, path, offset: at, length });
       at += 8 + length;
     }

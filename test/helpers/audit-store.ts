@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -49,6 +49,10 @@ export interface ReadLog {
  * Reads a closed log with its own frame parser and checks it with the pure chain verifier:
  * every byte must belong to a whole frame, every CRC must match, the chain must hold.
  */
+function isZero(bytes: Uint8Array): boolean {
+  return bytes.every((byte) => byte === 0);
+}
+
 export function readLog(dir: string, logId = TEST_LOG_ID): ReadLog {
   const segments = readdirSync(dir)
     .filter((name) => /^\d{20}\.seg$/.test(name))
@@ -61,6 +65,8 @@ export function readLog(dir: string, logId = TEST_LOG_ID): ReadLog {
     if (Number(segment.slice(0, 20)) !== records.length) throw new Error(`${segment} does not start at seq ${records.length}`);
     let at = 0;
     while (at < bytes.length) {
+      // Zeros to the end are space the writer preallocated: the end of the log.
+      if (isZero(bytes.subarray(at))) break;
       if (bytes.length - at < 8) throw new Error(`${segment}: ${bytes.length - at} stray bytes at ${at}`);
       const length = bytes.readUInt32BE(at);
       if (at + 8 + length > bytes.length) throw new Error(`${segment}: frame at ${at} runs past the end`);
@@ -74,6 +80,24 @@ export function readLog(dir: string, logId = TEST_LOG_ID): ReadLog {
     }
   }
   return { records, frames, segments };
+}
+
+/**
+ * Cuts the preallocated zeros after the last frame of the last segment, as a clean close does
+ * (and as a log written without preallocation looks); returns the segment's new size.
+ */
+export function trimPreallocated(dir: string): number {
+  const { frames, segments } = readLog(dir);
+  const last = segments.at(-1);
+  if (last === undefined) return 0;
+  const end = frames.filter((frame) => frame.segment === last).reduce((at, frame) => Math.max(at, frame.offset + frame.length), 0);
+  truncateSync(join(dir, last), end);
+  return end;
+}
+
+/** Where the last frame of segment `name` ends: where a write that was interrupted left its bytes. */
+export function logEnd(dir: string, name: string): number {
+  return readLog(dir).frames.filter((frame) => frame.segment === name).reduce((at, frame) => Math.max(at, frame.offset + frame.length), 0);
 }
 
 /** Copies an audit directory as it is now: the files a `kill -9` at this instant would leave. */
@@ -103,7 +127,8 @@ interface Stall {
  */
 export class FaultyFs {
   readonly fs: StoreFs;
-  readonly calls: { op: FaultOp | 'read'; path: string }[] = [];
+  /** Every operation, in order; `zeros` marks a write of nothing but zeros (preallocation). */
+  readonly calls: { op: FaultOp | 'read'; path: string; zeros?: boolean }[] = [];
   /** Files opened with synchronous writes (O_DSYNC). */
   readonly syncWriteOpens: string[] = [];
   #faults = new Map<FaultOp, { code: string; match: RegExp }>();
@@ -114,7 +139,7 @@ export class FaultyFs {
     // A handle opened on `x.tmp` is renamed to `x` once prepared: faults and counts go by `x`.
     const wrapFile = (opened: string, file: StoreFile, path = opened.replace(/\.tmp$/, '')): StoreFile => ({
       writev: async (chunks, position) => {
-        this.#record('writev', path);
+        this.#record('writev', path, chunks.every((chunk) => chunk.every((byte) => byte === 0)));
         const stall = this.#stall;
         if (stall !== null && /\.seg$/.test(path)) await stall.promise;
         const short = this.#shortWrite;
@@ -141,6 +166,10 @@ export class FaultyFs {
       stat: async () => {
         this.#record('stat', path);
         return file.stat();
+      },
+      statSync: () => {
+        this.#record('stat', path);
+        return file.statSync();
       },
       close: () => file.close(),
     });
@@ -204,8 +233,8 @@ export class FaultyFs {
     this.#shortWrite = null;
   }
 
-  #record(op: FaultOp, path: string): void {
-    this.calls.push({ op, path });
+  #record(op: FaultOp, path: string, zeros?: boolean): void {
+    this.calls.push(zeros === undefined ? { op, path } : { op, path, zeros });
     const fault = this.#faults.get(op);
     if (fault !== undefined && fault.match.test(path)) throw errno(fault.code, op, path);
   }

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openFileStore } from '../../src/audit/index.js';
+import { openFileStore, verifyLog } from '../../src/audit/index.js';
 import { readLog, TEST_LOG_ID, tempAuditDir, testKeys } from '../helpers/audit-store.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -96,12 +96,18 @@ describe('audit log crash safety', () => {
       const { ready, acknowledged } = await runAndKill(round, delayMs);
       acknowledgedTotal += acknowledged.size;
 
+      const where = `round ${round}, seed ${seed}, kill after ${delayMs} ms`;
+      // What the kill left (preallocated zeros after the last frame, perhaps a torn write in
+      // them) verifies as it is: a torn tail is reported, never damage.
+      const checked = await verifyLog({ dir, verifiers: [keys.verifier] });
+      expect(checked.ok, `${where}: ${checked.ok ? '' : checked.message}`).toBe(true);
+      if (checked.ok) expect(checked.size, where).toBeGreaterThanOrEqual(acknowledged.size === 0 ? 0 : Math.max(...acknowledged.keys()) + 1);
+
       // Reopening recovers the log (cutting a torn tail if the kill left one) and verifies it.
       const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer });
       const size = store.state().size;
       await store.close();
 
-      const where = `round ${round}, seed ${seed}, kill after ${delayMs} ms`;
       const ids = requestIdsFrom(ready);
       for (const [seq, id] of acknowledged) {
         expect(seq, where).toBeLessThan(size);

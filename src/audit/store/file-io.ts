@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, fstatSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -16,6 +16,11 @@ export interface StoreFile {
   sync(): Promise<void>;
   truncate(length: number): Promise<void>;
   stat(): Promise<FileIdentity>;
+  /**
+   * {@link stat} on the calling thread: for the writer's per-batch check, where a trip to the I/O
+   * threads costs the event loop more than the system call itself.
+   */
+  statSync(): FileIdentity;
   close(): Promise<void>;
 }
 
@@ -97,6 +102,11 @@ class NodeStoreFile implements StoreFile {
 
   async stat(): Promise<FileIdentity> {
     const s = await this.#handle.stat();
+    return { dev: s.dev, ino: s.ino, size: s.size, nlink: s.nlink };
+  }
+
+  statSync(): FileIdentity {
+    const s = fstatSync(this.#handle.fd);
     return { dev: s.dev, ino: s.ino, size: s.size, nlink: s.nlink };
   }
 

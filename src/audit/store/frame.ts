@@ -1,4 +1,6 @@
 import { crc32 } from 'node:zlib';
+import { encodeRecordInto } from '../record.js';
+import type { AuditEvent, RecordEnvelope } from '../record.js';
 
 /**
  * Segment framing (DESIGN.md §2 "Audit log"): `u32be length ‖ record bytes ‖ u32be crc32(record)`.
@@ -54,65 +56,101 @@ export function frameAt(buf: Uint8Array, offset: number, end: number): FrameAt {
   return { status: 'ok', record, next: offset + total };
 }
 
-/** One frame laid out by {@link FrameArena.add}. */
-export interface ArenaFrame {
-  /** The whole frame, a view into the arena. */
-  readonly frame: Buffer;
-  /** RFC 9162 leaf hash of the record bytes. */
-  readonly leafHash: Buffer;
-}
-
-/** Size of each arena buffer; larger when one record needs more. */
-const ARENA_BYTES = 256 * 1024;
+/** Size of each arena buffer: the next one is started when less than a largest frame is left. */
+const ARENA_BYTES = 1024 * 1024;
 
 /**
- * Lays frames out back to back in large buffers as records are sealed: a record's text is
- * encoded once, straight into its frame, and consecutive frames of a batch reach the disk as one
- * slice. A buffer is never reused, so frames handed to a write stay as they are.
+ * Lays frames out back to back in large buffers as records are sealed: a record is encoded
+ * once, straight into its frame, and the frames of a batch reach the disk as one slice
+ * per arena buffer. A buffer is never reused, so frames handed to a write stay as they are.
  */
 export class FrameArena {
-  readonly #hashLeafPrefixed: (input: Uint8Array) => Buffer;
+  readonly #hashLeafPrefixed: (input: Uint8Array) => string;
   #buffer = Buffer.allocUnsafe(0);
   #at = 0;
+  /** Where the frames not yet taken begin in {@link #buffer}. */
+  #from = 0;
+  /** Frames not yet taken that fill earlier buffers. */
+  #full: Buffer[] = [];
+  #framed = 0;
 
-  /** `hashLeafPrefixed` hashes `0x00 ‖ entry` given exactly those bytes (RFC 9162 leaf hash). */
-  constructor(hashLeafPrefixed: (input: Uint8Array) => Buffer) {
+  /** `hashLeafPrefixed` gives the hex RFC 9162 leaf hash of `0x00 ‖ entry`, given exactly those bytes. */
+  constructor(hashLeafPrefixed: (input: Uint8Array) => string) {
     this.#hashLeafPrefixed = hashLeafPrefixed;
   }
 
-  /** Frames `text` (canonical record text of at most {@link MAX_FRAME_RECORD_BYTES} UTF-8 bytes). */
-  add(text: string): ArenaFrame {
-    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
-    const room = text.length * 3 + FRAME_OVERHEAD_BYTES;
-    if (this.#buffer.length - this.#at < room) {
-      this.#buffer = Buffer.allocUnsafe(Math.max(ARENA_BYTES, room));
-      this.#at = 0;
-    }
+  /** Bytes of all frames added so far: frame `i` of a batch ends where this stood after adding it. */
+  get framed(): number {
+    return this.#framed;
+  }
+
+  /**
+   * Frames the record sealed from `event` (see {@link encodeRecordInto}), encoded straight into
+   * its frame, and returns its leaf hash in lowercase hex; `null` (nothing added) when the event
+   * needs `sealRecord`'s full treatment.
+   */
+  addEvent(event: AuditEvent, envelope: RecordEnvelope, seq: number, prev: string): string | null {
+    const recordStart = this.#reserve() + FRAME_HEADER_BYTES;
     const buffer = this.#buffer;
-    const start = this.#at;
-    const recordStart = start + FRAME_HEADER_BYTES;
-    const length = buffer.write(text, recordStart, 'utf8');
-    const recordEnd = recordStart + length;
+    const recordEnd = encodeRecordInto(event, envelope, seq, prev, buffer, recordStart);
+    if (recordEnd < 0) return null;
+    const length = recordEnd - recordStart;
     // The byte before the record is the header's last: a zero there makes `0x00 ‖ record` for
     // the leaf hash, before the header is written over it.
     buffer[recordStart - 1] = 0x00;
-    const leafHash = this.#hashLeafPrefixed(buffer.subarray(recordStart - 1, recordEnd));
-    buffer.writeUInt32BE(length, start);
+    const leafHex = this.#hashLeafPrefixed(buffer.subarray(recordStart - 1, recordEnd));
+    this.#close(recordStart, length);
+    return leafHex;
+  }
+
+  /** Frames record bytes sealed elsewhere (the full `sealRecord` path, which hashes them itself). */
+  addBytes(record: Uint8Array): void {
+    const recordStart = this.#reserve() + FRAME_HEADER_BYTES;
+    this.#buffer.set(record, recordStart);
+    this.#close(recordStart, record.length);
+  }
+
+  /** The frames added since the last call, in order, as one slice per arena buffer they fill. */
+  take(): Buffer[] {
+    const taken = this.#full;
+    if (this.#at > this.#from) taken.push(this.#buffer.subarray(this.#from, this.#at));
+    this.#full = [];
+    this.#from = this.#at;
+    return taken;
+  }
+
+  /** Makes room for a frame of the largest record and returns where it starts. */
+  #reserve(): number {
+    if (this.#buffer.length - this.#at < MAX_FRAME_RECORD_BYTES + FRAME_OVERHEAD_BYTES) {
+      if (this.#at > this.#from) this.#full.push(this.#buffer.subarray(this.#from, this.#at));
+      this.#buffer = Buffer.allocUnsafe(ARENA_BYTES);
+      this.#at = 0;
+      this.#from = 0;
+    }
+    return this.#at;
+  }
+
+  /** Writes the header and trailer around the `length` record bytes at `recordStart`. */
+  #close(recordStart: number, length: number): void {
+    const buffer = this.#buffer;
+    const recordEnd = recordStart + length;
+    buffer.writeUInt32BE(length, recordStart - FRAME_HEADER_BYTES);
     buffer.writeUInt32BE(frameCrc(buffer.subarray(recordStart, recordEnd)), recordEnd);
     this.#at = recordEnd + FRAME_TRAILER_BYTES;
-    return { frame: buffer.subarray(start, this.#at), leafHash };
+    this.#framed += length + FRAME_OVERHEAD_BYTES;
   }
 }
 
-/**
- * Adds `frame` to `frames`, merging it with the last one when it continues it in the same
- * buffer, so that a vectored write gets a few long slices instead of one per record.
- */
-export function pushFrame(frames: Buffer[], frame: Buffer): void {
-  const last = frames[frames.length - 1];
-  if (last !== undefined && last.buffer === frame.buffer && last.byteOffset + last.length === frame.byteOffset) {
-    frames[frames.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + frame.length);
-    return;
+/** `[from, to)` of the byte stream made by `chunks` laid end to end, as slices of them. */
+export function sliceChunks(chunks: readonly Buffer[], from: number, to: number): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const chunk of chunks) {
+    const start = Math.max(from - at, 0);
+    const end = Math.min(to - at, chunk.length);
+    if (start < end) out.push(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end));
+    at += chunk.length;
+    if (at >= to) break;
   }
-  frames.push(frame);
+  return out;
 }

@@ -7,7 +7,7 @@ import type { ChainProblem, ChainVerifier } from '../verify-chain.js';
 import { CompactRange } from '../merkle.js';
 import { fastLeafHash, fastNodeHash } from './fast-hash.js';
 import type { StoreFs } from './file-io.js';
-import { frameAt, MAX_FRAME_RECORD_BYTES, FRAME_OVERHEAD_BYTES } from './frame.js';
+import { FRAME_OVERHEAD_BYTES, frameAt, MAX_FRAME_RECORD_BYTES } from './frame.js';
 import { segmentName } from './layout.js';
 import type { SegmentEntry } from './layout.js';
 
@@ -15,17 +15,24 @@ import type { SegmentEntry } from './layout.js';
 export type TornTailReason =
   /** The file ends inside a frame: a write that never finished. */
   | 'incomplete-frame'
-  /** The last frame is whole but fails its CRC: a write whose pages did not all reach the disk. */
-  | 'crc-mismatch'
-  /** The file ends in zero bytes where a frame should be: a size change that reached the disk before the data. */
-  | 'zero-fill';
+  /**
+   * The last frame (the last one before the end of the file or its preallocated zeros) fails its
+   * CRC: a write whose pages did not all reach the disk.
+   */
+  | 'crc-mismatch';
+
+/** A torn end of the last segment: why, and how many bytes from where it starts. */
+export interface TornWrite {
+  readonly reason: TornTailReason;
+  readonly bytes: number;
+}
 
 export interface SegmentCut {
   /** The segment's file name. */
   readonly file: string;
   /** Byte offset in the segment where the torn bytes start (the end of the last whole frame). */
   readonly offset: number;
-  /** How many bytes were removed. */
+  /** How many torn bytes were removed (preallocated zeros after them are not counted). */
   readonly bytes: number;
   readonly reason: TornTailReason;
   /** The seq the torn frame would have had. */
@@ -47,6 +54,8 @@ export interface RecoveredLog {
 
 /** Read size of the scan; a frame is at most 64 KiB + 8, so any frame fits after a shift. */
 const SCAN_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Read size when checking that a preallocated tail is all zeros. */
+const ZERO_SCAN_BYTES = 1024 * 1024;
 
 interface Position {
   readonly segment: string;
@@ -72,8 +81,9 @@ function tamperedAt(seq: number, reason: string, detail: string, position: Posit
  * through the pure chain verifier (canonical form, log id, seq, prev). When the root does not
  * match, a second, full pass with the chain verifier names the first bad seq.
  *
- * Only a torn end of the last segment may be cut (see {@link TornTailReason}), and only when it
- * lies beyond the signed size; anything else throws `TG_ERR_AUDIT_TAMPERED`. The scan changes
+ * Zeros after the last frame of the last segment are its preallocated space: the end of the log
+ * (see {@link classifyTail}). Only a torn end of the last segment may be cut (see
+ * {@link TornTailReason}), and only when it lies beyond the signed size; anything else throws `TG_ERR_AUDIT_TAMPERED`. The scan changes
  * nothing: the writer puts the `audit.recovered` record where the torn bytes begin and only then
  * cuts what is left of them, so a cut is never made without its record.
  */
@@ -143,7 +153,7 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
       throw tamperedAt(range.size, problem, `segment ${name} should be ${segmentName(range.size)}: the segments do not follow each other`, { segment: name, offset: 0 });
     }
     const file = await fs.openReadOnly(segment.path);
-    let end: number;
+    let end = -1;
     try {
       const size = (await file.stat()).size;
       // `base` is the file offset of buffer[0]; buffer[0, have) holds file bytes; `at` is the parse cursor.
@@ -171,8 +181,12 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
         if (offset === size) break;
         const seq = range.size;
         const position = { segment: name, offset };
-        const reason = await tornReason(fs, segment.path, found, base, size, offset);
-        if (!isLast || reason === null) {
+        const tail = isLast ? await classifyTail(fs, segment.path, found, base, size, offset) : 'damage';
+        if (tail === 'end') {
+          end = offset;
+          break;
+        }
+        if (tail === 'damage') {
           const what =
             found.status === 'incomplete'
               ? `the segment ends inside a frame (${size - offset} bytes left)`
@@ -182,12 +196,12 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
           throw tamperedAt(seq, 'invalid-record', isLast ? what : `${what}, in a segment that is not the last`, position);
         }
         if (seq < signedSize) {
-          throw tamperedAt(seq, 'invalid-record', `the frame of a record the signed checkpoint covers (size ${signedSize}) is damaged (${reason}): records were removed or altered below the signed size`, position);
+          throw tamperedAt(seq, 'invalid-record', `the frame of a record the signed checkpoint covers (size ${signedSize}) is damaged (${tail.reason}): records were removed or altered below the signed size`, position);
         }
-        cut = { file: name, offset, bytes: size - offset, reason, seq };
+        cut = { file: name, offset, bytes: tail.bytes, reason: tail.reason, seq };
         break;
       }
-      end = cut === null ? size : cut.offset;
+      if (end < 0) end = cut === null ? size : cut.offset;
     } finally {
       await file.close();
     }
@@ -202,27 +216,65 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
 }
 
 /**
- * Whether damage found at `offset`, the first bad frame of the last segment, is what an
- * interrupted write leaves: a frame cut short by the end of the file, a whole last frame with a
- * bad CRC, or nothing but zeros to the end. Null means it is not.
+ * What the bytes at `offset` of the last segment are, where no whole, correct frame starts
+ * (`found`, read from a buffer holding the file from `base`):
+ *
+ * - `'end'`: zeros from there to the end of the file. The writer preallocates segment space with
+ *   zeros ahead of its writes, and a record is never empty, so a zero length word at a frame
+ *   boundary followed by nothing but zeros is the end of the log, not damage.
+ * - a {@link TornWrite}: what an interrupted write leaves, which the store cuts (and records) on
+ *   its next open: a frame cut short by the end of the file, or a last frame that fails its CRC
+ *   with nothing but zeros (or nothing) after it.
+ * - `'damage'`: anything else, such as zeros between frames or a bad frame with data after it.
  */
-export async function tornReason(
+export async function classifyTail(
   fs: StoreFs,
   path: string,
   found: Exclude<ReturnType<typeof frameAt>, { status: 'ok' }>,
   base: number,
   size: number,
   offset: number,
-): Promise<TornTailReason | null> {
-  if (found.status === 'incomplete') return 'incomplete-frame';
-  if (found.status === 'bad-crc' && base + found.next === size) return 'crc-mismatch';
-  return (await allZero(fs, path, offset, size)) ? 'zero-fill' : null;
+): Promise<TornWrite | 'end' | 'damage'> {
+  if (found.status === 'incomplete') return { reason: 'incomplete-frame', bytes: size - offset };
+  if (found.status === 'bad-crc') {
+    const next = base + found.next;
+    if (next === size || (await allZero(fs, path, next, size))) return { reason: 'crc-mismatch', bytes: next - offset };
+  } else if (found.length === 0 && (await allZero(fs, path, offset, size))) {
+    return 'end';
+  }
+  return (await completedSince(fs, path, offset)) ? 'end' : 'damage';
+}
+
+/** Re-reads of a suspect frame before calling it damage, and the pause between them. */
+const LIVE_REREADS = 3;
+const LIVE_REREAD_PAUSE_MS = 2;
+
+/**
+ * Whether a whole, correct frame now starts at `offset`. A reader of a live log can see a batch
+ * half copied into preallocated space (a zero length word with the batch's later bytes already
+ * there, or a frame whose tail is still zeros); the writer fills the log strictly in order and
+ * never rewrites a frame, so a frame that completes on a second look was a write in progress and
+ * the reader's snapshot of the log ends before it. Damage stays damage however often it is read.
+ */
+async function completedSince(fs: StoreFs, path: string, offset: number): Promise<boolean> {
+  const file = await fs.openReadOnly(path);
+  try {
+    const buf = Buffer.allocUnsafe(MAX_FRAME_RECORD_BYTES + FRAME_OVERHEAD_BYTES);
+    for (let attempt = 0; attempt < LIVE_REREADS; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, LIVE_REREAD_PAUSE_MS));
+      const n = await file.read(buf, 0, buf.length, offset);
+      if (frameAt(buf, 0, n).status === 'ok') return true;
+    }
+    return false;
+  } finally {
+    await file.close();
+  }
 }
 
 async function allZero(fs: StoreFs, path: string, from: number, to: number): Promise<boolean> {
   const file = await fs.openReadOnly(path);
   try {
-    const chunk = Buffer.allocUnsafe(Math.min(to - from, MAX_FRAME_RECORD_BYTES + FRAME_OVERHEAD_BYTES));
+    const chunk = Buffer.allocUnsafe(Math.min(to - from, ZERO_SCAN_BYTES));
     for (let at = from; at < to; ) {
       const n = await file.read(chunk, 0, Math.min(chunk.length, to - at), at);
       if (n === 0) return false;

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CompactRange, leafHash, nodeHash } from '../../../src/audit/index.js';
-import { fastLeafHash, fastNodeHash } from '../../../src/audit/store/fast-hash.js';
-import { encodeFrame, frameAt, frameCrc, MAX_FRAME_RECORD_BYTES } from '../../../src/audit/store/frame.js';
+import { CompactRange, genesisPrev, leafHash, nodeHash, sealRecord } from '../../../src/audit/index.js';
+import { recordEnvelope } from '../../../src/audit/record.js';
+import { fastLeafHash, fastLeafHexOfPrefixed, fastNodeHash } from '../../../src/audit/store/fast-hash.js';
+import { encodeFrame, FrameArena, frameAt, frameCrc, MAX_FRAME_RECORD_BYTES, sliceChunks } from '../../../src/audit/store/frame.js';
 import { parseSegmentName, segmentName } from '../../../src/audit/store/layout.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -72,6 +73,7 @@ describe('store hashing on node:crypto', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (entry, left, right) => {
         expect(hex(fastLeafHash(entry))).toBe(hex(leafHash(entry)));
+        expect(fastLeafHexOfPrefixed(Buffer.concat([Buffer.of(0), entry]))).toBe(hex(leafHash(entry)));
         expect(hex(fastNodeHash(left, right))).toBe(hex(nodeHash(left, right)));
       }),
     );
@@ -86,5 +88,45 @@ describe('store hashing on node:crypto', () => {
       fast.append(leaf);
       expect(hex(fast.root())).toBe(hex(portable.root()));
     }
+  });
+});
+
+describe('frame arena', () => {
+  const envelope = recordEnvelope('test.example/audit', Date.UTC(2025, 0, 31))!;
+  const prev = genesisPrev('test.example/audit');
+
+  it('lays out exactly the frames and leaf hashes sealRecord gives, across arena buffers, and hands each frame over once', () => {
+    const arena = new FrameArena(fastLeafHexOfPrefixed);
+    const expected: Buffer[] = [];
+    const taken: Buffer[] = [];
+    // Records of about 20 KiB: the 1 MiB buffers fill and the arena moves on several times.
+    for (let seq = 0; seq < 120; seq++) {
+      const event = { kind: 'pg.query' as const, data: { statement: `select ${seq} -- ${'é'.repeat(10_000)}` } };
+      const sealed = sealRecord(event, { logId: 'test.example/audit', seq, prev, timeMs: Date.UTC(2025, 0, 31) });
+      expect(arena.addEvent(event, envelope, seq, prev)).toBe(hex(sealed.leafHash));
+      expected.push(encodeFrame(sealed.bytes));
+      if (seq % 7 === 0) taken.push(...arena.take());
+    }
+    taken.push(...arena.take());
+    expect(arena.take()).toEqual([]);
+    expect(Buffer.concat(taken).equals(Buffer.concat(expected))).toBe(true);
+    expect(arena.framed).toBe(Buffer.concat(expected).length);
+  });
+
+  it('adds nothing for an event that needs sealRecord', () => {
+    const arena = new FrameArena(fastLeafHexOfPrefixed);
+    expect(arena.addEvent({ kind: 'pg.query', data: { params: [Uint8Array.of(1)] } }, envelope, 0, prev)).toBeNull();
+    expect(arena.framed).toBe(0);
+    expect(arena.take()).toEqual([]);
+  });
+
+  it('slices a byte range out of chunks laid end to end', () => {
+    const chunks = [Buffer.from('abc'), Buffer.from('defgh'), Buffer.from('ij')];
+    const text = (from: number, to: number) => Buffer.concat(sliceChunks(chunks, from, to)).toString();
+    expect(text(0, 10)).toBe('abcdefghij');
+    expect(text(2, 9)).toBe('cdefghi');
+    expect(text(3, 8)).toBe('defgh');
+    expect(sliceChunks(chunks, 3, 8)[0]).toBe(chunks[1]);
+    expect(text(4, 4)).toBe('');
   });
 });

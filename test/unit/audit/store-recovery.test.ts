@@ -6,7 +6,7 @@ import { openFileStore } from '../../../src/audit/index.js';
 import type { AuditStore, FileStoreOptions } from '../../../src/audit/index.js';
 import { isTollgateError } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
-import { FaultyFs, frameOf, readLog, snapshotDir, TEST_LOG_ID, tempAuditDir, testKeys } from '../../helpers/audit-store.js';
+import { FaultyFs, frameOf, logEnd, readLog, snapshotDir, TEST_LOG_ID, tempAuditDir, testKeys, trimPreallocated } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
 const dirs: string[] = [];
@@ -85,7 +85,7 @@ function flipRecordByte(dir: string, seq: number): void {
 describe('file store recovery: torn tails are cut and recorded', () => {
   it('cuts an incomplete last frame and appends audit.recovered saying what was cut', async () => {
     const dir = await crashImage(5, 3);
-    const end = statSync(join(dir, FIRST)).size;
+    const end = trimPreallocated(dir);
     appendFileSync(join(dir, FIRST), Buffer.from([0x00, 0x00, 0x01, 0x00, 0x7b, 0x22, 0x64]));
     const store = await open(dir);
     expect(store.state()).toMatchObject({ status: 'ready', size: 9, checkpointSize: 5 });
@@ -108,17 +108,40 @@ describe('file store recovery: torn tails are cut and recorded', () => {
     expect(records[7]).toMatchObject({ kind: 'audit.recovered', data: { file: FIRST, offset: last.offset, bytes: last.length, reason: 'crc-mismatch', seq: 7 } });
   });
 
-  it('cuts zero bytes left where a frame should be', async () => {
-    const dir = await crashImage(2, 1);
-    const end = statSync(join(dir, FIRST)).size;
-    appendFileSync(join(dir, FIRST), Buffer.alloc(300));
+  it('cuts a torn frame followed by preallocated zeros, counting only the torn bytes', async () => {
+    const dir = await crashImage(5, 3);
+    const end = logEnd(dir, FIRST);
+    expect(statSync(join(dir, FIRST)).size).toBeGreaterThan(end);
+    // A write interrupted inside a frame: its header and a few bytes landed, the rest is zeros.
+    const next = frameOf(Buffer.from('{"x":"torn"}'));
+    const bytes = readFileSync(join(dir, FIRST));
+    next.subarray(0, 9).copy(bytes, end);
+    writeFileSync(join(dir, FIRST), bytes);
     const store = await open(dir);
+    expect(store.state()).toMatchObject({ status: 'ready', size: 9 });
     await store.close();
-    expect(readLog(dir).records[3]).toMatchObject({ kind: 'audit.recovered', data: { offset: end, bytes: 300, reason: 'zero-fill', seq: 3 } });
+    expect(readLog(dir).records[8]).toMatchObject({ kind: 'audit.recovered', data: { file: FIRST, offset: end, bytes: next.length, reason: 'crc-mismatch', seq: 8 } });
+    // A clean close leaves no zeros behind.
+    expect(statSync(join(dir, FIRST)).size).toBe(logEnd(dir, FIRST));
+  });
+
+  it('takes zeros after the last frame for preallocated space: nothing is cut or recorded, and the next record goes there', async () => {
+    const dir = await crashImage(2, 1);
+    const end = logEnd(dir, FIRST);
+    expect(statSync(join(dir, FIRST)).size).toBeGreaterThan(end);
+    const store = await open(dir);
+    expect(store.state()).toMatchObject({ size: 3, bytes: end });
+    await store.append(sampleEvent(3));
+    await store.close();
+    const { records, frames } = readLog(dir);
+    expect(records.map((r) => r.request_id)).toEqual(['r-0', 'r-1', 'r-2', 'r-3']);
+    expect(frames[3]!.offset).toBe(end);
   });
 
   it('cuts a torn frame that is all a new segment holds, and continues in that segment', async () => {
     const dir = await crashImage(4, 0);
+    // A roll cuts the old segment to its last frame before it creates the new one.
+    trimPreallocated(dir);
     const name = '00000000000000000004.seg';
     writeFileSync(join(dir, name), Buffer.from([0x00, 0x00]));
     const store = await open(dir);
@@ -138,16 +161,19 @@ describe('file store recovery: torn tails are cut and recorded', () => {
     const image = join(newDir(), 'image');
     snapshotDir(dir, image);
     const last = readLog(image).segments.at(-1)!;
-    appendFileSync(join(image, last), Buffer.alloc(2048 - statSync(join(image, last)).size, 0));
+    // A frame declaring 1 KiB, cut short by the end of the file at segmentSize.
+    const end = trimPreallocated(image);
+    appendFileSync(join(image, last), Buffer.concat([Buffer.from([0x00, 0x00, 0x04, 0x00]), Buffer.alloc(2048 - end - 4, 0x7b)]));
     const reopened = await open(image, { segmentSize: 2048 });
     await reopened.close();
     const { records, segments } = readLog(image);
-    expect(records[count]).toMatchObject({ kind: 'audit.recovered', data: { reason: 'zero-fill', seq: count } });
+    expect(records[count]).toMatchObject({ kind: 'audit.recovered', data: { reason: 'incomplete-frame', bytes: 2048 - end, seq: count } });
     expect(segments.at(-1)).toBe(`${String(count).padStart(20, '0')}.seg`);
   });
 
   it('leaves the torn bytes in place when the record of the cut cannot be written', async () => {
     const dir = await crashImage(3, 1);
+    trimPreallocated(dir);
     const torn = Buffer.from([0x00, 0x00, 0x02]);
     appendFileSync(join(dir, FIRST), torn);
     const sizeBefore = statSync(join(dir, FIRST)).size;
@@ -183,6 +209,37 @@ describe('file store recovery: torn tails are cut and recorded', () => {
 });
 
 describe('file store recovery: other damage is tampering', () => {
+  it('names the seq of a zeroed frame with records after it, in preallocated space too', async () => {
+    const dir = await crashImage(3, 4);
+    const frame = readLog(dir).frames[5]!;
+    const bytes = readFileSync(join(dir, FIRST));
+    expect(bytes.length).toBeGreaterThan(logEnd(dir, FIRST));
+    bytes.fill(0, frame.offset, frame.offset + frame.length);
+    writeFileSync(join(dir, FIRST), bytes);
+    await expectTampered(dir, 5, 'invalid-record');
+  });
+
+  it('refuses records zeroed up to the preallocated space when the signed checkpoint covers them', async () => {
+    const dir = await crashImage(6, 0);
+    const frame = readLog(dir).frames[4]!;
+    const bytes = readFileSync(join(dir, FIRST));
+    bytes.fill(0, frame.offset);
+    writeFileSync(join(dir, FIRST), bytes);
+    await expectTampered(dir, 4, 'seq-gap');
+  });
+
+  it('refuses zeros at the end of a segment that is not the last', async () => {
+    const dir = newDir();
+    const store = await open(dir, { segmentSize: 2048 });
+    let count = 0;
+    while (store.state().segments < 2) await store.append(sampleEvent(count++));
+    await store.close();
+    const first = readLog(dir).segments[0]!;
+    const frames = readLog(dir).frames.filter((f) => f.segment === first);
+    appendFileSync(join(dir, first), Buffer.alloc(64));
+    await expectTampered(dir, frames.length, 'invalid-record');
+  });
+
   it('names the seq of a CRC-damaged record in the middle of the log', async () => {
     const dir = await closedLog(10);
     flipRecordByte(dir, 4);
