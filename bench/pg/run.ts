@@ -12,7 +12,7 @@
  * forwarded, each client waits at least one round trip plus one sync per statement, so 8 clients
  * cannot exceed 8 ÷ (round trip + sync), measured here with one client through the raw pipe and
  * with bare O_DSYNC writes next to the audit directory); and where Tollgate's CPU time went (a
- * CPU profile of the gateway during its runs, top functions by self time).
+ * CPU profile of the gateway during its runs, durable and with no audit I/O, top functions by self time).
  *
  * Run: node --import tsx bench/pg/run.ts [--seconds 8]
  */
@@ -26,44 +26,13 @@ import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../../src/audit/index.js';
 import { ALICE, startPgGateway } from '../../test/helpers/pg-gateway.js';
 import { LOGIN_PASSWORDS, startTestPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '../../test/helpers/postgres.js';
+import { acknowledgingStore, pgbench, post, run, summarize, type Profile, type Target } from './tools.js';
 
 const argSeconds = process.argv.indexOf('--seconds');
 const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 8;
 const CLIENTS = 8;
 const MODES = ['simple', 'prepared'] as const;
-
-interface Target {
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly password: string;
-  /** Served by this process (the pipe, the gateways): its CPU time is the target's. */
-  readonly inProcess: boolean;
-}
-
-function run(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function pgbench(target: Target, mode: string, clients = CLIENTS, seconds = SECONDS): Promise<number> {
-  const result = await run(
-    'pgbench',
-    ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(seconds), '-h', target.host, '-p', String(target.port), '-U', target.user, 'shop'],
-    { PGPASSWORD: target.password, PGSSLMODE: 'disable' },
-  );
-  const match = /tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/.exec(result.stdout);
-  if (result.code !== 0 || match === null) throw new Error(`pgbench against ${target.name} failed: ${result.stderr || result.stdout}`);
-  return Number(match[1]);
-}
+const UNAUDITED = 'tollgate, no audit I/O (appends acknowledged at once)';
 
 /** A raw TCP pipe: bytes in both directions, nothing parsed. */
 async function startPipe(upstreamPort: number): Promise<Server> {
@@ -114,22 +83,6 @@ interface AuditRun {
 
 function emptyAuditRun(): AuditRun {
   return { batches: 0, records: 0, batchMs: 0, queries: 0, queryWaitMs: 0 };
-}
-
-/**
- * The store with every append acknowledged at once and nothing written: the gateway's own cost
- * (framing, SQL classification, policy, relay) with no audit I/O, to tell it apart from the
- * audit's. Not a configuration Tollgate offers.
- */
-function acknowledgingStore(store: AuditStore): AuditStore {
-  let seq = 0;
-  const leafHash = new Uint8Array(32);
-  return {
-    append: () => Promise.resolve({ seq: seq++, leafHash }),
-    state: () => store.state(),
-    checkpointNow: () => store.checkpointNow(),
-    close: () => store.close(),
-  };
 }
 
 /** The store, with the time from each `pg.query` append to its durability added to `current()`. */
@@ -218,38 +171,6 @@ async function startPgbouncer(upstreamPort: number): Promise<{ port: number; sto
   };
 }
 
-interface ProfileNode {
-  readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-  readonly children?: readonly number[];
-}
-interface Profile {
-  readonly nodes: readonly ProfileNode[];
-  readonly samples: readonly number[];
-}
-
-function post<T>(session: InspectorSession, method: string, params: object = {}): Promise<T> {
-  return new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
-}
-
-/** Top functions by self time, grouped by function and file. */
-function summarize(profile: Profile, top = 15): string[] {
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const counts = new Map<string, number>();
-  for (const id of profile.samples) {
-    const node = byId.get(id);
-    if (node === undefined) continue;
-    const file = node.callFrame.url.replace(/^.*\/(node_modules\/[^/]+|src|node:)/, '$1').replace(/^file:\/\//, '');
-    const key = `${node.callFrame.functionName || '(anonymous)'} ${file === '' ? '' : `(${file})`}`.trim();
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  const total = profile.samples.length;
-  return [...counts.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([key, count]) => `| ${((100 * count) / total).toFixed(1)}% | \`${key.replaceAll('|', '\\|')}\` |`);
-}
-
 async function main(): Promise<void> {
   const server = await startTestPostgres();
   const cleanups: (() => Promise<void> | void)[] = [() => server.stop()];
@@ -295,7 +216,7 @@ async function main(): Promise<void> {
         inProcess: true,
       },
       {
-        name: 'tollgate, no audit I/O (appends acknowledged at once)',
+        name: UNAUDITED,
         host: unaudited.host,
         port: unaudited.port,
         user: ALICE.email as string,
@@ -314,23 +235,24 @@ async function main(): Promise<void> {
     /** CPU time of this process (all threads) per transaction, for the targets it serves. */
     const cpuPerTx = new Map<string, Map<string, number>>();
     const audits = new Map<string, AuditRun>();
-    let profile: Profile | null = null;
+    /** CPU profiles of the durable gateway and of the one with no audit I/O (the proxy's own cost). */
+    const profiles = new Map<string, Profile>();
     for (const target of targets) {
       const perMode = new Map<string, number>();
       const cpu = new Map<string, number>();
-      const profiled = target.name === 'tollgate';
+      const profiled = target.name === 'tollgate' || target.name === UNAUDITED;
       if (profiled) await post(inspector, 'Profiler.start');
       for (const mode of MODES) {
         audit = emptyAuditRun();
         const before = process.cpuUsage();
-        const rate = await pgbench(target, mode);
+        const rate = await pgbench(target, mode, CLIENTS, SECONDS);
         const used = process.cpuUsage(before);
         perMode.set(mode, rate);
         cpu.set(mode, (used.user + used.system) / (rate * SECONDS));
-        if (profiled) audits.set(mode, audit);
+        if (target.name === 'tollgate') audits.set(mode, audit);
       }
       if (target.inProcess) cpuPerTx.set(target.name, cpu);
-      if (profiled) profile = (await post<{ profile: Profile }>(inspector, 'Profiler.stop')).profile;
+      if (profiled) profiles.set(target.name, (await post<{ profile: Profile }>(inspector, 'Profiler.stop')).profile);
       tps.set(target.name, perMode);
       process.stderr.write(`${target.name}: ${MODES.map((mode) => `${mode} ${perMode.get(mode)?.toFixed(0)} tps`).join(', ')}\n`);
     }
@@ -394,8 +316,16 @@ async function main(): Promise<void> {
         ].join(' | ');
       }).map((row) => `| ${row} |`),
     );
-    if (profile !== null) {
-      lines.push('', 'Where the gateway process spent its CPU during the Tollgate runs (self time):', '', '| share | function |', '|---:|---|', ...summarize(profile));
+    for (const [name, profile] of profiles) {
+      const { idleShare, rows } = summarize(profile);
+      lines.push(
+        '',
+        `Where the gateway process spent its CPU during the \`${name}\` runs (self time, as shares of busy samples; idle ${(100 * idleShare).toFixed(0)}% of the time):`,
+        '',
+        '| share | function |',
+        '|---:|---|',
+        ...rows,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

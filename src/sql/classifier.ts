@@ -2,7 +2,11 @@ import { LRUCache } from 'lru-cache';
 import { deepFreeze, TollgateError } from '../core/index.js';
 import { ParserEngine } from './engine.js';
 import type { EngineOutcome } from './engine.js';
+import { lexSql } from './lexer.js';
+import type { LexedText } from './lexer.js';
 import { classOfNode, commandOfNode } from './rules.js';
+import { boundsOf, byteStarts, constantsAreValues, statementText } from './template.js';
+import type { StatementBounds } from './template.js';
 import { SourceText, textProblem } from './text.js';
 import { flag, strongerClass, text, unwrap } from './tree.js';
 import type { PgNode } from './tree.js';
@@ -44,6 +48,23 @@ interface CacheEntry {
   readonly analyses: readonly Analysis[] | null;
 }
 
+/**
+ * The classification of every text with one lexer key (texts that differ only in constant
+ * values): each statement's analysis, less its text, which is cut from each text by its bounds.
+ */
+interface Template {
+  readonly statements: readonly { readonly bounds: StatementBounds; readonly analysis: Analysis }[];
+  /** An EXECUTE in the text depends on the caller's prepared statements. */
+  readonly usesContext: boolean;
+}
+
+interface Computed {
+  readonly entry: CacheEntry;
+  readonly cacheable: boolean;
+  /** The parser's statements and their analyses, when the text parsed. */
+  readonly parsed?: { readonly stmts: readonly { stmt_location?: number; stmt_len?: number }[]; readonly tree: unknown; readonly analyses: readonly Analysis[] };
+}
+
 let sharedEngine: Promise<ParserEngine> | null = null;
 
 /** The one parser engine of the process, loaded on first use; a failed load is retried next time. */
@@ -79,6 +100,8 @@ class Classifier implements SqlClassifier {
   readonly #engine: ParserEngine;
   readonly #maxDepth: number;
   readonly #cache: LRUCache<string, CacheEntry> | null;
+  /** Classifications by lexer key, for texts that differ from one seen only in their constants. */
+  readonly #templates: LRUCache<string, Template> | null;
 
   constructor(engine: ParserEngine, settings: { cacheSize: number; cacheMaxChars: number; maxDepth: number }) {
     this.#engine = engine;
@@ -91,10 +114,22 @@ class Classifier implements SqlClassifier {
             maxSize: settings.cacheMaxChars,
             sizeCalculation: (entry, key) => entrySize(key, entry),
           });
+    this.#templates =
+      settings.cacheSize === 0
+        ? null
+        : new LRUCache<string, Template>({
+            max: settings.cacheSize,
+            maxSize: settings.cacheMaxChars,
+            sizeCalculation: (template, key) => key.length + ENTRY_OVERHEAD * (1 + template.statements.length),
+          });
   }
 
   get cachedTexts(): number {
     return this.#cache?.size ?? 0;
+  }
+
+  get cachedTemplates(): number {
+    return this.#templates?.size ?? 0;
   }
 
   ready(): Promise<void> {
@@ -104,7 +139,7 @@ class Classifier implements SqlClassifier {
   classify(sql: string, context?: ClassifyContext): ClassifyResult {
     let entry = this.#cache?.get(sql);
     if (entry === undefined) {
-      const computed = this.#compute(sql);
+      const computed = this.#uncached(sql);
       if (computed.cacheable) this.#cache?.set(sql, computed.entry);
       entry = computed.entry;
     }
@@ -112,7 +147,25 @@ class Classifier implements SqlClassifier {
     return finish(entry.analyses, context.prepared).result;
   }
 
-  #compute(sql: string): { entry: CacheEntry; cacheable: boolean } {
+  /**
+   * A text not in the cache: from the template of its lexer key when there is one, else parsed
+   * in full (and its template kept when its constants are plain values).
+   */
+  #uncached(sql: string): Computed {
+    const templates = this.#templates;
+    const lexed = templates === null ? null : lexSql(sql);
+    if (templates === null || lexed === null) return this.#compute(sql);
+    const template = templates.get(lexed.key);
+    if (template !== undefined) return { entry: instantiate(template, sql, lexed), cacheable: true };
+    const computed = this.#compute(sql);
+    if (computed.parsed !== undefined) {
+      const made = templateOf(sql, lexed, computed.parsed, computed.entry.analyses !== null);
+      if (made !== null) templates.set(lexed.key, made);
+    }
+    return computed;
+  }
+
+  #compute(sql: string): Computed {
     const problem = textProblem(sql);
     if (problem !== null) return failure({ kind: 'invalid-text', message: problem }, true);
     if (sql.length === 0) return { entry: { result: deepFreeze({ ok: true, statements: [] }), analyses: null }, cacheable: true };
@@ -148,8 +201,38 @@ class Classifier implements SqlClassifier {
       });
     }
     const finished = finish(analyses, undefined);
-    return { entry: { result: finished.result, analyses: finished.usedContext ? analyses : null }, cacheable: true };
+    return {
+      entry: { result: finished.result, analyses: finished.usedContext ? analyses : null },
+      cacheable: true,
+      parsed: { stmts: parsed.value.stmts ?? [], tree: parsed.value, analyses },
+    };
   }
+}
+
+/**
+ * The template of a parsed text, or `null` when its classification may not be shared: a constant
+ * that is not a plain value, or statement bounds that do not fall on its tokens (checked by
+ * cutting each statement's text the way a template would and comparing).
+ */
+function templateOf(sql: string, lexed: LexedText, parsed: NonNullable<Computed['parsed']>, usesContext: boolean): Template | null {
+  const bytes = byteStarts(sql, lexed.starts);
+  if (!constantsAreValues(lexed, bytes, parsed.tree)) return null;
+  const statements: { bounds: StatementBounds; analysis: Analysis }[] = [];
+  for (let i = 0; i < parsed.stmts.length; i++) {
+    const raw = parsed.stmts[i] as { stmt_location?: number; stmt_len?: number };
+    const analysis = parsed.analyses[i] as Analysis;
+    const bounds = boundsOf(lexed, bytes, raw.stmt_location ?? 0, raw.stmt_len);
+    if (bounds === null || statementText(sql, lexed.starts, bounds) !== analysis.text) return null;
+    // The text is each text's own; the template keeps none.
+    statements.push({ bounds, analysis: { ...analysis, text: '' } });
+  }
+  return { statements, usesContext };
+}
+
+/** The cache entry of a text with the same key as `template`'s: its analyses, with its own statement texts. */
+function instantiate(template: Template, sql: string, lexed: LexedText): CacheEntry {
+  const analyses = template.statements.map(({ bounds, analysis }): Analysis => ({ ...analysis, text: statementText(sql, lexed.starts, bounds) }));
+  return { result: finish(analyses, undefined).result, analyses: template.usesContext ? analyses : null };
 }
 
 /** What a statement deallocates, if anything. */
@@ -222,14 +305,14 @@ function mergeSorted(a: readonly string[], b: readonly string[]): readonly strin
   return b.length === 0 ? a : [...new Set([...a, ...b])].sort();
 }
 
-function failure(error: ClassifyError, cacheable: boolean): { entry: CacheEntry; cacheable: boolean } {
+function failure(error: ClassifyError, cacheable: boolean): Computed {
   return { entry: { result: deepFreeze({ ok: false, error }), analyses: null }, cacheable };
 }
 
 function engineFailure(
   outcome: Exclude<EngineOutcome<unknown>, { kind: 'value' }>,
   source: SourceText,
-): { entry: CacheEntry; cacheable: boolean } {
+): Computed {
   switch (outcome.kind) {
     case 'rejected':
       return failure(

@@ -419,6 +419,12 @@ const FUNCTION_CLASSES: ReadonlyMap<string, StatementClass> = new Map<string, St
 ]);
 
 /**
+ * Functions whose class depends on the value of a constant argument (see {@link classOfCall}): a
+ * statement that calls one is never classified from another text with other constants.
+ */
+export const LITERAL_READING_FUNCTIONS: ReadonlySet<string> = new Set(['set_config']);
+
+/**
  * The least class a call of function `name` (unqualified part) with arguments `args` implies.
  * `set_config` is SET by another name: harmless for a literal harmless setting, else `admin`.
  */

@@ -54,7 +54,7 @@ export class SourceText {
  * JavaScript's `trimEnd` would also cut NBSP and other characters that PostgreSQL reads as part
  * of an identifier; a loop, unlike a `\s+$` pattern, stays linear on long inner runs of spaces.
  */
-function trimTrailingSpace(text: string): string {
+export function trimTrailingSpace(text: string): string {
   let end = text.length;
   while (end > 0) {
     const unit = text.charCodeAt(end - 1);

@@ -91,11 +91,12 @@ export interface ClassifyContext {
 }
 
 export interface SqlClassifierOptions {
-  /** Texts whose results are kept (LRU). `0` turns the cache off. Default 10,000. */
+  /** Texts whose results are kept (LRU), and as many templates. `0` turns the cache off. Default 10,000. */
   readonly cacheSize?: number;
   /**
    * Upper bound on the characters of SQL the cache holds (each entry counts its text and its
-   * statements' texts). An entry larger than this is never cached. Default 32,000,000.
+   * statements' texts), and on those of template keys. An entry larger than this is never
+   * cached. Default 32,000,000.
    */
   readonly cacheMaxChars?: number;
   /** Deepest parse-tree nesting the classifier follows before it answers `too-complex`. Default 5,000. */
@@ -107,10 +108,18 @@ export interface SqlClassifier {
    * Splits `text` into statements and classifies each. Synchronous, and a pure function of
    * `text` and `context`: results (deep-frozen) are cached by exact text, so the same text
    * returns the very same result object unless `context` changes an `EXECUTE`'s facts.
+   *
+   * A text that differs from one classified before only in the values of its constants
+   * (`WHERE id = 42` after `WHERE id = 7`) is classified without a parse, from that text's
+   * template: constants never change a statement's command, class, tables, functions or
+   * fingerprint when they are plain values, and a text whose constants are anything else (or
+   * that the lexer is not sure of) is parsed in full.
    */
   classify(text: string, context?: ClassifyContext): ClassifyResult;
   /** Resolves when the parser and its spare instance are loaded (again, after a parser failure). */
   ready(): Promise<void>;
   /** How many texts the cache holds now. */
   readonly cachedTexts: number;
+  /** How many templates (classifications shared by texts differing only in constants) the cache holds now. */
+  readonly cachedTemplates: number;
 }
