@@ -13,7 +13,9 @@
  *   audit store whose appends resolve at once, to show how much of the cost is the audit log.
  *
  * The parent sends `{ upstream }` (the upstream's URL, except for `upstream` itself) and gets
- * `{ url, cookie? }` back once the server listens; `{ close: true }` stops it.
+ * `{ url, cookie? }` back once the server listens; `{ close: true }` stops it. `{ report: true }`
+ * gets `{ cpuMs, writes }` back: the CPU time the process has used so far, and for `tollgate` the
+ * audit writes since the previous report ({@link WriteStats}), otherwise `null`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, type Server } from 'node:http';
@@ -115,7 +117,38 @@ function discoveryStub(): Server {
 interface Tollgate {
   readonly url: string;
   readonly cookie: string;
+  /** The audit writes since the previous call. */
+  takeStats(): WriteStats;
   close(): Promise<void>;
+}
+
+/** The audit log's batches (one vectored write each, synced with durability `always`). */
+export interface WriteStats {
+  readonly writes: number;
+  readonly records: number;
+  /** Duration of one batch's write and sync, milliseconds. */
+  readonly writeP50Ms: number;
+  readonly writeP99Ms: number;
+}
+
+/** Collects the audit store's batches through its observer. */
+class WriteRecorder {
+  #durations: number[] = [];
+  #records = 0;
+
+  batch(info: { readonly records: number; readonly durationMs: number }): void {
+    this.#durations.push(info.durationMs);
+    this.#records += info.records;
+  }
+
+  take(): WriteStats {
+    const sorted = this.#durations.sort((a, b) => a - b);
+    const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
+    const stats = { writes: sorted.length, records: this.#records, writeP50Ms: at(50), writeP99Ms: at(99) };
+    this.#durations = [];
+    this.#records = 0;
+    return stats;
+  }
 }
 
 async function tollgate(upstream: string, durable: boolean): Promise<Tollgate> {
@@ -160,7 +193,13 @@ audit:
 `;
   const config = loadConfigOrThrow({ file: join(dir, 'tollgate.yaml'), text, env: { AUDIT_KEY: keys.signerKey }, readFile: () => '' });
   const identity = await createIdentity({ publicUrl: config.server.public_url, identity: config.identity });
-  const store: AuditStore = await openFileStore({ dir: config.audit.dir, logId: config.audit.log_id, signer: parseSignerKey(config.audit.signing_key) });
+  const writes = new WriteRecorder();
+  const store: AuditStore = await openFileStore({
+    dir: config.audit.dir,
+    logId: config.audit.log_id,
+    signer: parseSignerKey(config.audit.signing_key),
+    observer: { batch: (info) => writes.batch(info) },
+  });
   let seq = 0;
   const audit: AuditStore = durable ? store : { ...store, append: () => Promise.resolve({ seq: seq++, leafHash: new Uint8Array(32) }), state: () => store.state(), close: () => store.close(), checkpointNow: () => store.checkpointNow() };
   const gateway: HttpGateway = await startHttpGateway({ config, policy: compilePolicy(config.policy), identity, audit, registry: new Registry() });
@@ -178,6 +217,7 @@ audit:
   return {
     url: gateway.url,
     cookie: setCookie.split(';', 1)[0] ?? '',
+    takeStats: () => writes.take(),
     async close() {
       await gateway.close();
       await store.close();
@@ -189,27 +229,48 @@ audit:
 
 const mode = process.argv[2] as Mode;
 
+interface Running {
+  stop(): Promise<void>;
+  writes?(): WriteStats;
+}
+
+/** What a server tells the parent when asked. */
+export interface ServerReport {
+  readonly cpuMs: number;
+  readonly writes: WriteStats | null;
+}
+
 process.once('message', (message: { upstream?: string }) => {
-  const start = async (): Promise<() => Promise<void>> => {
+  const start = async (): Promise<Running> => {
     const upstream = message.upstream ?? '';
     if (mode === 'tollgate' || mode === 'tollgate-no-audit') {
       const gateway = await tollgate(upstream, mode === 'tollgate');
       process.send?.({ url: gateway.url, cookie: gateway.cookie });
-      return () => gateway.close();
+      return { stop: () => gateway.close(), writes: () => gateway.takeStats() };
     }
     const server =
       mode === 'upstream' ? upstreamServer() : mode === 'undici' ? undiciServer(upstream) : httpProxyServer(upstream, mode === 'http-proxy-keepalive');
     process.send?.({ url: await listen(server) });
-    return async () => {
-      server.closeAllConnections();
-      server.close();
+    return {
+      async stop() {
+        server.closeAllConnections();
+        server.close();
+      },
     };
   };
   start()
-    .then((stop) => {
-      process.once('message', () => {
-        void stop().then(() => process.disconnect?.());
-      });
+    .then((running) => {
+      const onMessage = (next: { report?: boolean }): void => {
+        if (next.report === true) {
+          const cpu = process.cpuUsage();
+          const report: ServerReport = { cpuMs: (cpu.user + cpu.system) / 1000, writes: running.writes?.() ?? null };
+          process.send?.(report);
+          return;
+        }
+        process.off('message', onMessage);
+        void running.stop().then(() => process.disconnect?.());
+      };
+      process.on('message', onMessage);
     })
     .catch((error: unknown) => {
       console.error(error);

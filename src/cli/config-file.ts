@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatIssue, loadConfig, type LoadConfigResult, type PolicyProblem, type TollgateConfig } from '../config/index.js';
@@ -13,24 +14,41 @@ import type { CliIo } from './io.js';
  * @throws TollgateError `TG_ERR_CONFIG_NOT_FOUND` when the file itself cannot be read.
  */
 export function readConfigFile(file: string, io: CliIo): LoadConfigResult {
+  return readConfigSource(file, io).result;
+}
+
+/** A config file read once: the validation result and the SHA-256 of the very bytes validated. */
+export interface ConfigFileRead {
+  readonly result: LoadConfigResult;
+  /** Lower-case hex; recorded in `config.loaded` so the audit log names the exact file in force. */
+  readonly sha256: string;
+}
+
+/**
+ * {@link readConfigFile} with the file's hash, for `serve` and reloads.
+ *
+ * @throws TollgateError `TG_ERR_CONFIG_NOT_FOUND` when the file itself cannot be read.
+ */
+export function readConfigSource(file: string, io: CliIo): ConfigFileRead {
   const absolute = resolve(io.cwd, file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(absolute, 'utf8');
+    bytes = readFileSync(absolute);
   } catch (error) {
     throw new TollgateError('TG_ERR_CONFIG_NOT_FOUND', `cannot read config file ${file}: ${readFailure(error)}; pass an existing file with --config`, {
       cause: error,
       details: { file: absolute },
     });
   }
-  return loadConfig({
+  const result = loadConfig({
     file: absolute,
     label: file,
-    text,
+    text: bytes.toString('utf8'),
     env: io.env,
     readFile: (path) => readFileSync(path, 'utf8'),
     checkPolicy: policyProblems,
   });
+  return { result, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /**
@@ -38,8 +56,13 @@ export function readConfigFile(file: string, io: CliIo): LoadConfigResult {
  * stderr and fails with `TG_ERR_CONFIG_INVALID` when there are any.
  */
 export function loadValidConfig(file: string, io: CliIo): TollgateConfig {
-  const result = readConfigFile(file, io);
-  if (result.ok) return result.config;
+  return loadValidConfigSource(file, io).config;
+}
+
+/** {@link loadValidConfig} with the SHA-256 of the file's bytes (see {@link readConfigSource}). */
+export function loadValidConfigSource(file: string, io: CliIo): { readonly config: TollgateConfig; readonly sha256: string } {
+  const { result, sha256 } = readConfigSource(file, io);
+  if (result.ok) return { config: result.config, sha256 };
   for (const issue of result.errors) io.stderr(`${formatIssue(issue)}\n`);
   throw new TollgateError('TG_ERR_CONFIG_INVALID', `${file} is not valid; run tollgate config check --config ${file}`);
 }

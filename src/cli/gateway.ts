@@ -3,7 +3,7 @@ import { parseSignerKey, type AuditStore } from '../audit/index.js';
 import type { TollgateConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
-import { compilePolicy } from '../policy/index.js';
+import { LivePolicy, compilePolicy, type PolicySource } from '../policy/index.js';
 import {
   gatewayReadiness,
   startAdminServer,
@@ -16,10 +16,14 @@ import { startPostgresGateway, type PostgresGateway } from '../proxy/postgres/in
 import { loadSqlClassifier } from '../sql/index.js';
 import { createAuditPages } from '../web/index.js';
 import { openConfiguredAuditStore } from './audit-store.js';
+import { ConfigReloader, type ConfigFileReader, type ReloadOutcome, type ReloadTrigger } from './reload.js';
 
 /** The whole running gateway: audit store, HTTP and Postgres gateways, admin listener. */
 export interface RunningGateway {
+  /** The config in force: the one started with, or the last successful reload's. */
   readonly config: TollgateConfig;
+  /** The policy in force, which the proxies and the audit pages read at each decision. */
+  readonly policy: PolicySource;
   readonly audit: AuditStore;
   readonly identity: Identity;
   readonly http: HttpGateway;
@@ -27,6 +31,12 @@ export interface RunningGateway {
   readonly postgres: PostgresGateway | null;
   readonly admin: AdminServer;
   readonly registry: Registry;
+  /**
+   * Reads and validates the config file again and, when it is valid and changes only `roles`,
+   * `grants` and `resources`, records `config.loaded` (durable) and puts it in force without
+   * dropping a connection. Otherwise the old config stays in force whole; the outcome says why.
+   */
+  reload(trigger?: ReloadTrigger): Promise<ReloadOutcome>;
   /** Drains the listeners, records `gateway.stop`, then closes the audit store (final checkpoint). */
   close(reason?: string): Promise<void>;
 }
@@ -35,6 +45,8 @@ export interface StartGatewayOptions {
   readonly logger: Logger;
   /** Extra routes on the public host, besides the audit review pages. */
   readonly routes?: readonly GatewayRoute[];
+  /** Where `config` was read from and the SHA-256 of those bytes; `reload()` reads it again. */
+  readonly configFile: { readonly reader: ConfigFileReader; readonly sha256: string };
 }
 
 /**
@@ -51,7 +63,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
     for (const step of undo.reverse()) await step().catch((error: unknown) => logger.warn({ err: error }, 'cleanup after failed start'));
   };
   try {
-    const policy = compilePolicy(config.policy);
+    const policy = new LivePolicy(compilePolicy(config.policy));
     const audit = await openConfiguredAuditStore(config, logger);
     undo.push(() => audit.close());
     await audit.append({ kind: 'gateway.start', data: { pid: process.pid, node: process.version } });
@@ -59,6 +71,8 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       kind: 'config.loaded',
       data: {
         file: config.source.file,
+        sha256: options.configFile.sha256,
+        reload: false,
         resources: config.resources.map((r) => r.name),
         roles: Object.keys(config.roles),
         grants: config.grants.length,
@@ -98,11 +112,24 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       logger,
     });
     undo.push(() => admin.close());
+    const reloader = new ConfigReloader({
+      reader: options.configFile.reader,
+      config,
+      sha256: options.configFile.sha256,
+      audit,
+      apply: (next, compiled) => {
+        policy.replace(compiled);
+        http.reconfigure(next);
+        postgres?.reconfigure(next);
+      },
+      logger,
+    });
     logger.info({ http: http.url, postgres: postgres?.address, admin: admin.url }, 'gateway started');
 
     let closing: Promise<void> | null = null;
     const close = (reason = 'shutdown') => {
       closing ??= (async () => {
+        await reloader.close();
         // The pages end their live streams, which the gateway's drain would otherwise wait for.
         await Promise.all([pages.close(), http.close(), postgres?.close()]);
         await audit.append({ kind: 'gateway.stop', data: { reason } }).catch((error: unknown) => {
@@ -114,7 +141,20 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       })();
       return closing;
     };
-    return { config, audit, identity, http, postgres, admin, registry, close };
+    return {
+      get config() {
+        return reloader.config;
+      },
+      policy,
+      audit,
+      identity,
+      http,
+      postgres,
+      admin,
+      registry,
+      reload: (trigger) => reloader.reload(trigger),
+      close,
+    };
   } catch (error) {
     await rollback();
     throw error;

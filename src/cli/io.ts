@@ -35,7 +35,11 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * The program catches it; nothing else does.
  */
 export class CommandExit extends Error {
-  constructor(readonly exitCode: ExitCode) {
+  /**
+   * One of {@link EXIT} for Tollgate's own outcomes; a command that runs another program for the
+   * user (`tollgate psql`) passes that program's status through unchanged.
+   */
+  constructor(readonly exitCode: number) {
     super(`exit ${exitCode}`);
   }
 }

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isTollgateError } from '../core/index.js';
-import { CommandExit, EXIT, type CliIo, type ExitCode } from './io.js';
+import { CommandExit, EXIT, type CliIo } from './io.js';
 import { registerCommands } from './commands/index.js';
 
 /**
@@ -25,7 +25,7 @@ function applyIo(command: Command, io: CliIo): void {
 const VERSION = '0.1.0';
 
 /** Runs the program on `argv` (without `node` and script) and returns the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -35,7 +35,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
   }
 }
 
-function exitCodeFor(error: unknown, io: CliIo): ExitCode {
+function exitCodeFor(error: unknown, io: CliIo): number {
   if (error instanceof CommandExit) return error.exitCode;
   if (error instanceof CommanderError) {
     // --help and --version end through this path with code 0.

@@ -13,3 +13,16 @@ export function waitForStopSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', stop);
   });
 }
+
+/**
+ * Calls `handler` on each SIGHUP, the conventional "reload your config" signal, until the
+ * returned function is called. While a listener is installed, SIGHUP no longer ends the process
+ * (its default), so a reload signal can never stop the gateway by accident.
+ */
+export function onReloadSignal(handler: () => void): () => void {
+  const listener = (): void => handler();
+  process.on('SIGHUP', listener);
+  return () => {
+    process.off('SIGHUP', listener);
+  };
+}

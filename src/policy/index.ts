@@ -19,6 +19,8 @@ export type {
 } from './types.js';
 export { compilePolicy } from './compile.js';
 export type { CompiledPolicy } from './compile.js';
+export { LivePolicy, policySource } from './live.js';
+export type { PolicySource } from './live.js';
 export { decide, rolesOf, grantedLogins } from './decide.js';
 export { explain } from './explain.js';
 export { normalizePathEncoding } from './path-glob.js';

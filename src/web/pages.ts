@@ -1,6 +1,6 @@
 import { EXPORT_FORMATS, openAuditIndex, parseVerifierKey, type AuditIndex, type AuditStoreState, type ExportFormat, type NoteVerifier } from '../audit/index.js';
 import { isTollgateError, silentLogger, systemClock, TollgateError, type Clock, type Logger } from '../core/index.js';
-import { decide, type CompiledPolicy, type Decision } from '../policy/index.js';
+import { decide, policySource, type CompiledPolicy, type Decision, type PolicySource } from '../policy/index.js';
 import { ASSETS_PATH, loadAuditAssets, type AuditAssets } from './assets.js';
 import { renderChainBanner, type PublishedKey } from './chain-banner.js';
 import { ChainMonitor, type ChainStatus } from './chain-monitor.js';
@@ -41,7 +41,8 @@ export interface AuditPagesOptions {
   readonly logId: string;
   /** Keys that sign the log's checkpoints, as verifier key text; the first is published on the pages. */
   readonly verifierKeys: readonly string[];
-  readonly policy: CompiledPolicy;
+  /** Decides the `view` and `export` permissions; a {@link PolicySource} follows config reloads. */
+  readonly policy: CompiledPolicy | PolicySource;
   /** The running store: the live tail asks it whether the log grew before looking. */
   readonly store?: { state(): Pick<AuditStoreState, 'size'> };
   /** Put in OCSF exports as `metadata.product.version`. */
@@ -81,13 +82,14 @@ export async function createAuditPages(options: AuditPagesOptions): Promise<Audi
   const monitor = new ChainMonitor({ dir: options.dir, logId: options.logId, verifiers, index, logger, ...options.chain, ...(options.clock === undefined ? {} : { clock: options.clock }) });
   const tail = new TailHub({ index, logger, ...(options.store === undefined ? {} : { store: options.store }), ...(options.tailPollMs === undefined ? {} : { pollMs: options.tailPollMs }) });
   const proofs = new ProofService({ dir: options.dir, verifiers });
-  const pages = new Pages({ options, verifiers, key, assets, index, monitor, tail, proofs, logger, clock: options.clock ?? systemClock });
+  const pages = new Pages({ options, policy: policySource(options.policy), verifiers, key, assets, index, monitor, tail, proofs, logger, clock: options.clock ?? systemClock });
   monitor.start();
   return pages;
 }
 
 interface PagesSetup {
   readonly options: AuditPagesOptions;
+  readonly policy: PolicySource;
   readonly verifiers: readonly NoteVerifier[];
   readonly key: PublishedKey;
   readonly assets: AuditAssets;
@@ -130,7 +132,7 @@ class Pages implements AuditPages {
     const caller = await request.requireCaller();
     if (caller === null) return;
     if (path === EXPORT_PATH) return this.#export(request, caller);
-    const view = decide(this.#s.options.policy, caller.principal, { kind: 'audit', permission: 'view' });
+    const view = decide(this.#s.policy.current(), caller.principal, { kind: 'audit', permission: 'view' });
     if (view.effect !== 'allow') return this.#forbidden(request, caller, view, 'view');
     try {
       await this.#route(request, caller);
@@ -166,7 +168,7 @@ class Pages implements AuditPages {
   }
 
   #viewContext(request: AuditRouteRequest, caller: AuditCaller): ViewContext {
-    const canExport = decide(this.#s.options.policy, caller.principal, { kind: 'audit', permission: 'export' }).effect === 'allow';
+    const canExport = decide(this.#s.policy.current(), caller.principal, { kind: 'audit', permission: 'export' }).effect === 'allow';
     return {
       request,
       caller,
@@ -273,7 +275,7 @@ class Pages implements AuditPages {
     const parsed = parsePageQuery(request.query, clock.now(), { fallback: 1, max: 1 });
     if (!parsed.ok) return this.#error(request, caller, 400, 'bad_filter', 'Bad filter', parsed.problems.join('; '));
     const { filter } = parsed.query;
-    const decision = decide(options.policy, caller.principal, { kind: 'audit', permission: 'export' });
+    const decision = decide(this.#s.policy.current(), caller.principal, { kind: 'audit', permission: 'export' });
     let seq: number;
     try {
       seq = await request.record(exportRequestEvent(request, caller, decision, format as ExportFormat, filter));

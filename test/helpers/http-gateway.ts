@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
-import { generateSignerKey, openFileStore, parseRecord, parseSignerKey, type AuditRecord, type AuditStore } from '../../src/audit/index.js';
+import { generateSignerKey, openFileStore, parseRecord, parseSignerKey, type AppendOptions, type AuditEvent, type AuditRecord, type AuditStore } from '../../src/audit/index.js';
 import { loadConfigOrThrow, type TollgateConfig } from '../../src/config/index.js';
 import { systemClock, type Clock } from '../../src/core/index.js';
 import { createIdentity, type Identity } from '../../src/identity/index.js';
@@ -169,6 +169,8 @@ export interface GatewayHarnessOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** `server.http.limits` entries, e.g. `{ max_concurrent_requests: '2', headers_timeout: '1s' }`. */
   readonly limits?: Readonly<Record<string, string>>;
+  /** Sees every append the gateway makes, with its options, before the store takes it. */
+  readonly onAppend?: (event: AuditEvent, options: AppendOptions | undefined) => void;
 }
 
 export const DEFAULT_POLICY_YAML = `
@@ -348,7 +350,20 @@ export async function startGatewayHarness(options: GatewayHarnessOptions = {}): 
     });
     started.push(() => store.close());
     const registry = new Registry();
-    const gateway = await startHttpGateway({ config, policy, identity, audit: store, registry, clock, drainTimeoutMs: 5_000, ...(options.routes === undefined ? {} : { routes: options.routes }) });
+    const onAppend = options.onAppend;
+    const audit: AuditStore =
+      onAppend === undefined
+        ? store
+        : {
+            append(event, appendOptions) {
+              onAppend(event, appendOptions);
+              return store.append(event, appendOptions);
+            },
+            state: () => store.state(),
+            checkpointNow: () => store.checkpointNow(),
+            close: () => store.close(),
+          };
+    const gateway = await startHttpGateway({ config, policy, identity, audit, registry, clock, drainTimeoutMs: 5_000, ...(options.routes === undefined ? {} : { routes: options.routes }) });
     started.push(() => gateway.close());
     const admin = await startAdminServer({ listen: config.server.admin.listen, registry, readiness: () => gatewayReadiness({ config, identity, audit: store }) });
     started.push(() => admin.close());

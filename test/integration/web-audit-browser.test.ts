@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/chromium.js';
 import { ALICE } from '../helpers/http-gateway.js';
 import { CAROL, principalOf, recordPgSession, startWebAudit, waitForVerified, type RecordedPgSession, type WebAuditHarness } from '../helpers/web-audit.js';
 
@@ -9,7 +9,6 @@ import { CAROL, principalOf, recordPgSession, startWebAudit, waitForVerified, ty
  * signs in through the IdP's form, finds a session, and proves a record; the proof is checked by
  * the page's own script, in the browser.
  */
-const CHROMIUM = '/usr/bin/chromium';
 
 describe('audit review pages in a browser', () => {
   let w: WebAuditHarness;
@@ -17,18 +16,11 @@ describe('audit review pages in a browser', () => {
   let pg: RecordedPgSession;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: this test drives Debian's chromium; install it with "apt-get update && apt-get install -y chromium" (.ci/run does)`);
-    }
     w = await startWebAudit({ chain: { pollMs: 50 } });
     pg = await recordPgSession(w.h.store, w.policy, principalOf(ALICE), ['select id, total from orders where customer_id = 7', "delete from orders where id = 7"]);
     await w.h.store.checkpointNow();
     await waitForVerified(w.pages, pg.querySeqs[1]!);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

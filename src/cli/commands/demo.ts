@@ -5,6 +5,7 @@ import { banner, startDemoStack } from '../../demo/index.js';
 import { startGateway } from '../gateway.js';
 import type { CliIo } from '../io.js';
 import { createLogger } from '../logger.js';
+import { configFileReader, configTextSha256, describeReloadOutcome, startReloadTriggers } from '../reload.js';
 import { waitForStopSignal } from '../signals.js';
 
 interface DemoOptions {
@@ -26,6 +27,10 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
     .action(async (options: DemoOptions) => {
       const portBase = options.portBase === undefined ? undefined : parsePortBase(options.portBase);
       const logger = createLogger('warn');
+      // Ctrl-C is ours from the start: the banner's "Ctrl-C stops the demo" must hold the moment
+      // it shows, and a Ctrl-C during start-up still ends in a drained gateway and a final
+      // checkpoint instead of Node's default exit on SIGINT.
+      const stopSignal = waitForStopSignal();
       const stack = await startDemoStack({
         dataDir: resolve(io.cwd, options.dataDir),
         logger,
@@ -33,13 +38,23 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
       });
       let gateway;
       try {
-        gateway = await startGateway(stack.config, { logger });
+        // The demo loads its generated config with no environment; reloads (SIGHUP) read it the same way.
+        const reader = configFileReader(stack.configFile, { ...io, env: {} });
+        gateway = await startGateway(stack.config, { logger, configFile: { reader, sha256: configTextSha256(stack.configText) } });
       } catch (error) {
         await stack.close();
         throw error;
       }
       io.stdout(`${banner(stack)}\n`);
-      const signal = await waitForStopSignal();
+      const running = gateway;
+      const triggers = startReloadTriggers({
+        reload: (trigger) => running.reload(trigger),
+        logger,
+        watchFile: null,
+        onOutcome: (outcome) => io.stderr(`${describeReloadOutcome(outcome)}\n`),
+      });
+      const signal = await stopSignal;
+      triggers.close();
       io.stderr(`\nstopping the demo (${signal}): draining, signing the final checkpoint\n`);
       try {
         await gateway.close(signal);

@@ -3,7 +3,9 @@ import type { CliIo } from '../io.js';
 import { registerAuditCommand } from './audit.js';
 import { registerConfigCommand } from './config-check.js';
 import { registerDemoCommand } from './demo.js';
+import { registerLoginCommand } from './login.js';
 import { registerPolicyCommand } from './policy-explain.js';
+import { registerPsqlCommand } from './psql.js';
 import { registerServeCommand } from './serve.js';
 import { registerTokenCommand } from './token-mint.js';
 
@@ -15,5 +17,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerConfigCommand(program, io);
   registerPolicyCommand(program, io);
   registerTokenCommand(program, io);
+  registerLoginCommand(program, io);
+  registerPsqlCommand(program, io);
   registerAuditCommand(program, io);
 }

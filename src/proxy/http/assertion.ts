@@ -15,10 +15,10 @@ export interface AssertionSignerOptions {
   /** Lifetime of an assertion; default 60 s. */
   readonly ttlMs?: number;
   /**
-   * How long one signed assertion is reused for further requests of the same session to the
-   * same resource; default 5 s. Signing costs about as much as the rest of the request path, so
-   * it is kept off the hot path; an assertion reaching an upstream is at most this much older
-   * than the request and still has `ttlMs - reuseMs` to live.
+   * How long one signed assertion is reused for further requests of the same login to the same
+   * resource; default (and at most) half of `ttlMs`. Signing costs about as much as the rest of
+   * the request path, so it is kept off the hot path; an assertion reaching an upstream is at
+   * most this much older than the request and still has `ttlMs - reuseMs` to live.
    */
   readonly reuseMs?: number;
   /** An Ed25519 private key as a JWK (with `d`); a fresh one is generated when absent. */
@@ -26,7 +26,8 @@ export interface AssertionSignerOptions {
 }
 
 interface CachedAssertion {
-  readonly token: string;
+  /** The signed token, or its signing still under way (concurrent requests share it). */
+  readonly token: string | Promise<string>;
   readonly reuseUntil: number;
 }
 
@@ -51,7 +52,7 @@ export class AssertionSigner {
     this.#issuer = options.issuer;
     this.#clock = options.clock;
     this.#ttlSeconds = Math.max(1, Math.floor((options.ttlMs ?? 60_000) / 1000));
-    this.#reuseMs = Math.min(options.reuseMs ?? 5_000, this.#ttlSeconds * 500);
+    this.#reuseMs = Math.min(options.reuseMs ?? Number.POSITIVE_INFINITY, this.#ttlSeconds * 500);
     this.#key = key;
     this.#kid = kid;
     this.#jwks = Object.freeze({ keys: Object.freeze([Object.freeze({ ...publicJwk, kid, alg: 'EdDSA', use: 'sig' })]) });
@@ -85,21 +86,32 @@ export class AssertionSigner {
   /**
    * The assertion for `principal` on `resource`. `reuseKey` names the login it stands for (a
    * session or a bearer token); assertions are reused per login and resource for `reuseMs`, and
-   * a reused one is returned synchronously.
+   * a reused one is returned synchronously once signed.
    */
   assertionFor(principal: Principal, resource: string, reuseKey: string): string | Promise<string> {
     const cacheKey = `${resource}\n${reuseKey}`;
     const now = this.#clock.now();
     const cached = this.#cache.get(cacheKey);
     if (cached !== undefined && now < cached.reuseUntil) return cached.token;
-    return this.#sign(principal, resource, cacheKey, now);
+    const signing = this.#sign(principal, resource, now);
+    const entry: CachedAssertion = { token: signing, reuseUntil: now + this.#reuseMs };
+    this.#cache.set(cacheKey, entry);
+    signing.then(
+      (token) => {
+        if (this.#cache.get(cacheKey) === entry) this.#cache.set(cacheKey, { token, reuseUntil: entry.reuseUntil });
+      },
+      () => {
+        if (this.#cache.get(cacheKey) === entry) this.#cache.delete(cacheKey);
+      },
+    );
+    return signing;
   }
 
-  async #sign(principal: Principal, resource: string, cacheKey: string, now: number): Promise<string> {
+  #sign(principal: Principal, resource: string, now: number): Promise<string> {
     const iat = Math.floor(now / 1000);
     const claims: Record<string, unknown> = { sub: principal.subject, groups: [...principal.groups] };
     if (principal.email !== undefined) claims['email'] = principal.email;
-    const token = await new SignJWT(claims)
+    return new SignJWT(claims)
       .setProtectedHeader({ alg: 'EdDSA', kid: this.#kid, typ: 'JWT' })
       .setIssuer(this.#issuer)
       .setAudience(resource)
@@ -107,7 +119,5 @@ export class AssertionSigner {
       .setExpirationTime(iat + this.#ttlSeconds)
       .setJti(randomBytes(12).toString('base64url'))
       .sign(this.#key);
-    this.#cache.set(cacheKey, { token, reuseUntil: now + this.#reuseMs });
-    return token;
   }
 }

@@ -1,19 +1,10 @@
-import { splitHostPort, type PostgresResourceConfig } from '../../config/index.js';
-import { grantedLogins } from '../../policy/index.js';
-import { tokenIssuedEvent } from './audit-events.js';
 import type { Caller } from './authenticate.js';
 import { sendAuditUnavailable, type GatewayServices, type RequestContext } from './context.js';
+import { databaseAccess, issueRecordedDbToken } from './db-access.js';
 import { LOGIN_PATH, LOGOUT_PATH } from './login.js';
 import { escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
 
 export const DB_PAGE_PATH = '/db';
-
-/** A Postgres resource the caller may reach, with the logins policy grants on it. */
-interface ReachableDatabase {
-  readonly name: string;
-  readonly logins: readonly string[];
-  readonly psql: string;
-}
 
 /**
  * `/db` (DESIGN.md §2 "Postgres access"): after login, lists the Postgres resources the caller
@@ -30,30 +21,18 @@ export async function handleDbPage(ctx: RequestContext, services: GatewayService
   }
   const caller = await services.requireCaller(ctx);
   if (caller === null) return;
-  const { config, identity } = services;
-  const listener = config.server.postgres;
-  const databases = listener === undefined ? [] : reachable(services, caller, listener.listen, listener.tls !== undefined);
-
-  if (listener === undefined || databases.length === 0 || identity.dbTokens === null) {
-    const why =
-      listener === undefined
-        ? 'This gateway has no PostgreSQL listener.'
-        : identity.dbTokens === null
-          ? 'Database tokens are not configured on this gateway (identity.db_tokens.signing_key).'
-          : 'Your roles grant no access to any database behind this gateway.';
-    if (!ctx.html) return sendJson(ctx.res, 200, { user: caller.user, databases: [], message: why });
-    return sendHtml(ctx.res, 200, 'Databases', `<h1>Databases</h1><p>${escapeHtml(why)}</p>${footer(caller)}`);
+  const found = databaseAccess(services, caller.principal);
+  if (!found.ok) {
+    if (!ctx.html) return sendJson(ctx.res, 200, { user: caller.user, databases: [], message: found.message });
+    return sendHtml(ctx.res, 200, 'Databases', `<h1>Databases</h1><p>${escapeHtml(found.message)}</p>${footer(caller)}`);
   }
+  const { databases } = found.access;
 
-  const issued = identity.issueDbToken(caller.principal);
+  const issued = await issueRecordedDbToken(services, { principal: caller.principal, sessionRef: caller.sessionRef, client: ctx.client, via: 'db-page' });
   if (!issued.ok) {
-    sendError(ctx.res, ctx.html, { status: 500, error: 'token_not_issued', title: 'No token', message: 'A database token could not be issued.', reason: issued.reason, requestId: ctx.requestId });
+    if (issued.reason === 'audit-unavailable') return sendAuditUnavailable(ctx);
+    sendError(ctx.res, ctx.html, { status: 500, error: 'token_not_issued', title: 'No token', message: 'A database token could not be issued.', reason: issued.detail, requestId: ctx.requestId });
     return;
-  }
-  try {
-    await services.record(tokenIssuedEvent(caller.principal, issued.tokenId, issued.expiresAt, caller.sessionRef, ctx.client));
-  } catch {
-    return sendAuditUnavailable(ctx);
   }
   const expires = new Date(issued.expiresAt).toISOString();
   if (!ctx.html) {
@@ -73,20 +52,6 @@ export async function handleDbPage(ctx: RequestContext, services: GatewayService
       `<h2>Your database token</h2><p>Use it as the password. It expires at <code>${escapeHtml(expires)}</code>; reload this page for a new one.</p>` +
       `<pre>${escapeHtml(issued.token)}</pre><h2>Connect</h2>${commands}${footer(caller)}`,
   );
-}
-
-function reachable(services: GatewayServices, caller: Caller, listen: string, tls: boolean): ReachableDatabase[] {
-  const { port } = splitHostPort(listen);
-  const host = new URL(services.config.server.public_url).hostname.replace(/^\[|\]$/g, '');
-  const user = caller.principal.email ?? caller.principal.subject;
-  return services.config.resources
-    .filter((resource): resource is PostgresResourceConfig => resource.kind === 'postgres')
-    .map((resource) => ({ name: resource.name, logins: grantedLogins(services.policy, caller.principal, resource.name) }))
-    .filter((db) => db.logins.length > 0)
-    .map((db) => ({
-      ...db,
-      psql: `psql "host=${host} port=${port} dbname=${db.name} user=${user} sslmode=${tls ? 'require' : 'disable'}"`,
-    }));
 }
 
 function footer(caller: Caller): string {

@@ -7,11 +7,11 @@ import type { Duplex } from 'node:stream';
 import type { JWK } from 'jose';
 import type { Registry } from 'prom-client';
 import type { Pool } from 'undici';
-import type { AuditEvent, AuditStore } from '../../audit/index.js';
+import type { AppendOptions, AuditEvent, AuditStore } from '../../audit/index.js';
 import { splitHostPort, type TollgateConfig } from '../../config/index.js';
 import { TollgateError, silentLogger, systemClock, type Clock, type Logger } from '../../core/index.js';
 import type { Identity } from '../../identity/index.js';
-import { decide, type CompiledPolicy, type Decision } from '../../policy/index.js';
+import { decide, policySource, type CompiledPolicy, type Decision, type PolicySource } from '../../policy/index.js';
 import { ASSERTION_HEADER, AssertionSigner, JWKS_PATH } from './assertion.js';
 import { failureEvent, requestEvent, responseEvent, wsCloseEvent, type ClientFacts } from './audit-events.js';
 import { Authenticator, type AuthOutcome, type Caller } from './authenticate.js';
@@ -63,8 +63,11 @@ export interface GatewayRouteRequest {
 /** Everything the gateway runs on, built by the caller (`tollgate serve`, tests). */
 export interface HttpGatewayDeps {
   readonly config: TollgateConfig;
-  /** `compilePolicy(config.policy)`. */
-  readonly policy: CompiledPolicy;
+  /**
+   * `compilePolicy(config.policy)`, or a {@link PolicySource} that a config reload updates: each
+   * request is decided by the policy in force when it arrives, also on open keep-alive connections.
+   */
+  readonly policy: CompiledPolicy | PolicySource;
   /** `createIdentity(...)`, with the IdP discovered. */
   readonly identity: Identity;
   /** The open audit store; the caller owns it and closes it after the gateway. */
@@ -89,6 +92,13 @@ export interface HttpGateway {
   readonly url: string;
   /** The JWK Set served at `/.well-known/tollgate/jwks.json`. */
   readonly jwks: { readonly keys: readonly JWK[] };
+  /**
+   * Takes the resources of a reloaded config (routing, upstream addresses) for requests that
+   * arrive from now on, on new and open connections alike. Pools of upstreams that stay keep
+   * their connections; the others finish what they carry and close. The listener keeps the
+   * `server.*` and `identity.*` settings it started with.
+   */
+  reconfigure(config: TollgateConfig): void;
   /**
    * Stops accepting connections, lets in-flight requests finish (WebSocket sessions are closed
    * with 1001) within the drain timeout, waits for their audit records, and closes upstream
@@ -125,6 +135,8 @@ const WELL_KNOWN_PREFIX = '/.well-known/tollgate/';
 /** At most one "audit append failed" log line per this interval. */
 const APPEND_FAILURE_LOG_INTERVAL_MS = 5_000;
 
+const DEFERRED: AppendOptions = Object.freeze({ defer: true });
+
 /** WebSocket messages larger than this close the session with 1009 (RFC 6455 §7.4.1). */
 const MAX_WS_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -136,15 +148,18 @@ const FRAMING_STATUS: Readonly<Record<FramingProblem, number>> = {
 };
 
 class Gateway implements HttpGateway {
-  readonly #config: TollgateConfig;
-  readonly #policy: CompiledPolicy;
+  #config: TollgateConfig;
+  readonly #policy: PolicySource;
   readonly #audit: AuditStore;
   readonly #logger: Logger;
   readonly #metrics: GatewayMetrics;
   readonly #signer: AssertionSigner;
   readonly #auth: Authenticator;
-  readonly #router: ResourceRouter;
-  readonly #pools = new Map<string, Pool>();
+  #router: ResourceRouter;
+  /** One pool per HTTP resource, by resource name. */
+  #pools = new Map<string, { readonly origin: string; readonly pool: Pool }>();
+  /** Pools a reload took out of use, closing once their requests are done. */
+  readonly #retiring = new Set<Pool>();
   readonly #trusted: TrustedProxies;
   readonly #relay: WebSocketRelay;
   readonly #routes: readonly GatewayRoute[];
@@ -172,7 +187,7 @@ class Gateway implements HttpGateway {
     const clock = deps.clock ?? systemClock;
     const limits = deps.config.server.http.limits;
     this.#config = deps.config;
-    this.#policy = deps.policy;
+    this.#policy = policySource(deps.policy);
     this.#audit = deps.audit;
     this.#logger = (deps.logger ?? silentLogger).child({ component: 'http' });
     this.#metrics = new GatewayMetrics(deps.registry);
@@ -187,20 +202,16 @@ class Gateway implements HttpGateway {
     this.#reservedCookies = this.#auth.reservedCookies;
     this.#drainTimeoutMs = deps.drainTimeoutMs ?? 30_000;
     this.#maxConcurrent = limits.max_concurrent_requests;
-    for (const route of this.#router.routes) {
-      this.#pools.set(
-        route.resource.name,
-        createUpstreamPool({
-          origin: route.origin,
-          connectTimeoutMs: limits.upstream_connect_timeout,
-          idleTimeoutMs: limits.idle_timeout,
-          maxConnections: limits.max_concurrent_requests,
-        }),
-      );
-    }
+    this.#syncPools();
+    const currentConfig = (): TollgateConfig => this.#config;
+    const currentPolicy = (): CompiledPolicy => this.#policy.current();
     this.#services = {
-      config: deps.config,
-      policy: deps.policy,
+      get config() {
+        return currentConfig();
+      },
+      get policy() {
+        return currentPolicy();
+      },
       identity: deps.identity,
       auth: this.#auth,
       metrics: this.#metrics,
@@ -244,6 +255,45 @@ class Gateway implements HttpGateway {
 
   get jwks(): { readonly keys: readonly JWK[] } {
     return this.#signer.jwks;
+  }
+
+  reconfigure(config: TollgateConfig): void {
+    this.#config = config;
+    this.#router = new ResourceRouter(config.resources);
+    this.#syncPools();
+  }
+
+  /** Gives every routed resource a pool, keeping the pool of each whose upstream origin stayed. */
+  #syncPools(): void {
+    const limits = this.#config.server.http.limits;
+    const pools = new Map<string, { readonly origin: string; readonly pool: Pool }>();
+    for (const route of this.#router.routes) {
+      const kept = this.#pools.get(route.resource.name);
+      pools.set(
+        route.resource.name,
+        kept !== undefined && kept.origin === route.origin
+          ? kept
+          : {
+              origin: route.origin,
+              pool: createUpstreamPool({
+                origin: route.origin,
+                connectTimeoutMs: limits.upstream_connect_timeout,
+                idleTimeoutMs: limits.idle_timeout,
+                maxConnections: limits.max_concurrent_requests,
+              }),
+            },
+      );
+    }
+    for (const [name, old] of this.#pools) {
+      if (pools.get(name) === old) continue;
+      // undici's close() lets dispatched requests finish; only new ones are refused.
+      this.#retiring.add(old.pool);
+      void old.pool
+        .close()
+        .catch((error: unknown) => this.#logger.debug({ err: error, resource: name }, 'retired upstream pool closed with an error'))
+        .finally(() => this.#retiring.delete(old.pool));
+    }
+    this.#pools = pools;
   }
 
   async listen(): Promise<void> {
@@ -416,11 +466,28 @@ class Gateway implements HttpGateway {
     }
     const { caller } = outcome;
     const method = req.method ?? 'GET';
-    const decision = decide(this.#policy, caller.principal, { kind: 'http', resource, method, path: upstreamPath });
+    const decision = decide(this.#policy.current(), caller.principal, { kind: 'http', resource, method, path: upstreamPath });
     ctx.labels.decision = decision.effect;
     const assertion = decision.effect === 'allow' ? this.#signer.assertionFor(caller.principal, resource, caller.reuseKey) : null;
     // Awaited below only when the request goes on; a failure on the other paths is not lost as unhandled.
     if (assertion instanceof Promise) assertion.catch(() => undefined);
+    // Built while the record is on its way to disk, so that forwarding starts the moment it is durable.
+    const headers =
+      assertion === null
+        ? null
+        : upstreamRequestHeaders(req.headers, {
+            peer: peerAddress(req.socket.remoteAddress),
+            peerTrusted: this.#trusted.trusts(peerAddress(req.socket.remoteAddress)),
+            scheme: this.#scheme,
+            cookie: cookieHeaderWithout(req.headers.cookie, this.#reservedCookies),
+            dropAuthorization: caller.auth === 'bearer',
+            identity: {
+              'x-tollgate-user': caller.userHeader,
+              'x-tollgate-groups': caller.groupsHeader,
+              [ASSERTION_HEADER]: typeof assertion === 'string' ? assertion : '',
+              'x-tollgate-request-id': ctx.requestId,
+            },
+          });
     let seq: number;
     try {
       seq = await this.#record(requestEvent({ kind: 'http.request', caller, client: ctx.client, resource, decision, method, path: upstreamPath, host: ctx.host.raw }));
@@ -428,7 +495,7 @@ class Gateway implements HttpGateway {
       res.setHeader('x-request-id', ctx.requestId);
       return sendAuditUnavailable(ctx);
     }
-    if (assertion === null) {
+    if (assertion === null || headers === null) {
       res.setHeader('x-request-id', ctx.requestId);
       if (outcome.setCookies.length > 0) res.setHeader('set-cookie', [...outcome.setCookies]);
       return this.#forbidden(ctx, decision);
@@ -442,28 +509,31 @@ class Gateway implements HttpGateway {
       outcomeOf(0, 0, 0, 'client-closed');
       return;
     }
-
-    const headers = upstreamRequestHeaders(req.headers, {
-      peer: peerAddress(req.socket.remoteAddress),
-      peerTrusted: this.#trusted.trusts(peerAddress(req.socket.remoteAddress)),
-      scheme: this.#scheme,
-      cookie: cookieHeaderWithout(req.headers.cookie, this.#reservedCookies),
-      dropAuthorization: caller.auth === 'bearer',
-      identity: {
-        'x-tollgate-user': caller.userHeader,
-        'x-tollgate-groups': caller.groupsHeader,
-        [ASSERTION_HEADER]: typeof assertion === 'string' ? assertion : await assertion,
-        'x-tollgate-request-id': ctx.requestId,
-      },
-    });
+    if (typeof assertion !== 'string') headers[ASSERTION_HEADER] = await assertion;
     if (this.#expectsContinue.has(req)) res.writeContinue();
     // Passed to writeHead as one list, never through setHeader: setHeader keeps one value per
     // name, which would lose all but the last of an upstream's Set-Cookie lines.
     const responseHeaders: string[] = ['x-request-id', ctx.requestId];
     for (const cookie of outcome.setCookies) responseHeaders.push('set-cookie', cookie);
     if (this.#closing !== null) responseHeaders.push('connection', 'close');
+    // Looked up at dispatch, after the awaits above: a reload in between may have retired the pool.
+    const upstream = this.#pools.get(resource);
+    if (upstream === undefined) {
+      // The reload removed the resource while this request's record was being written.
+      res.setHeader('x-request-id', ctx.requestId);
+      closeIfBodyUnread(req, res);
+      sendError(res, ctx.html, {
+        status: 502,
+        error: 'upstream_unavailable',
+        title: 'Application unavailable',
+        message: 'The application was removed from the gateway configuration while this request was on its way.',
+        requestId: ctx.requestId,
+      });
+      outcomeOf(502, 0, 0, 'resource-removed');
+      return;
+    }
     ctx.onClientClose = forward({
-      pool: this.#pools.get(resource) as Pool,
+      pool: upstream.pool,
       req,
       res,
       method,
@@ -653,7 +723,7 @@ class Gateway implements HttpGateway {
         : refuse(401, { error: 'unauthenticated' }, resource, 'none', { 'www-authenticate': 'Bearer realm="tollgate"' });
     }
     const { caller } = outcome;
-    const decision = decide(this.#policy, caller.principal, { kind: 'http', resource, method: 'GET', path: match.upstreamPath });
+    const decision = decide(this.#policy.current(), caller.principal, { kind: 'http', resource, method: 'GET', path: match.upstreamPath });
     let seq: number;
     try {
       seq = await this.#record(requestEvent({ kind: 'ws.open', caller, client, resource, decision, method: 'GET', path: match.upstreamPath, host: host.raw }));
@@ -721,10 +791,10 @@ class Gateway implements HttpGateway {
 
   // ---- audit -----------------------------------------------------------------------------------
 
-  async #record(event: AuditEvent): Promise<number> {
+  async #record(event: AuditEvent, options?: AppendOptions): Promise<number> {
     const started = performance.now();
     try {
-      const { seq } = await this.#audit.append(event);
+      const { seq } = await this.#audit.append(event, options);
       this.#metrics.observeAppend(event.kind, (performance.now() - started) / 1000);
       return seq;
     } catch (error) {
@@ -744,9 +814,12 @@ class Gateway implements HttpGateway {
     this.#appendFailuresSinceLog = 0;
   }
 
-  /** Outcome records: nobody waits for them, but shutdown does. */
+  /**
+   * Outcome records: nobody waits for them, but shutdown does. Deferred, they start no write of
+   * their own and ride with the next request record's, so a request costs one durable write.
+   */
   #recordLater(event: AuditEvent): void {
-    const pending = this.#record(event).catch(() => undefined);
+    const pending = this.#record(event, DEFERRED).catch(() => undefined);
     this.#pendingRecords.add(pending);
     void pending.finally(() => this.#pendingRecords.delete(pending));
   }
@@ -770,7 +843,7 @@ class Gateway implements HttpGateway {
     this.#server.closeAllConnections();
     await closed;
     while (this.#pendingRecords.size > 0) await Promise.allSettled([...this.#pendingRecords]);
-    await Promise.all([...this.#pools.values()].map((pool) => pool.destroy()));
+    await Promise.all([...[...this.#pools.values()].map(({ pool }) => pool), ...this.#retiring].map((pool) => pool.destroy()));
     this.#logger.info({}, 'HTTP gateway stopped');
   }
 }

@@ -3,9 +3,10 @@
  * login", "HTTP forwarding"), its login routes and `/db` page, and the admin listener.
  *
  * Routes the gateway serves itself: `/_tollgate/login`, `/_tollgate/callback`,
- * `/_tollgate/logout` and `/.well-known/tollgate/jwks.json` on every host; `/db`, `/` (when no
- * resource serves it) and mounted {@link GatewayRoute}s on the public URL's host. Everything
- * else goes to the resource it matches, or is a 404.
+ * `/_tollgate/logout`, the CLI login under `/_tollgate/cli/` and
+ * `/.well-known/tollgate/jwks.json` on every host; `/db`, `/` (when no resource serves it) and
+ * mounted {@link GatewayRoute}s on the public URL's host. Everything else goes to the resource
+ * it matches, or is a 404.
  */
 export { startHttpGateway } from './gateway.js';
 export type { HttpGateway, HttpGatewayDeps, GatewayRoute, GatewayRouteRequest } from './gateway.js';
@@ -17,6 +18,7 @@ export { METRIC_NAMES } from './metrics.js';
 export { ASSERTION_HEADER, JWKS_PATH } from './assertion.js';
 export { LOGIN_PATH, CALLBACK_PATH, LOGOUT_PATH, RESERVED_PREFIX } from './login.js';
 export { DB_PAGE_PATH } from './db-page.js';
+export { CLI_LOGIN_PREFIX, CLI_AUTHORIZE_PATH, CLI_DEVICE_PATH, CLI_DEVICE_APPROVE_PATH, CLI_TOKEN_PATH, DEVICE_CODE_GRANT_TYPE } from './cli-login.js';
 export { normalizeRequestTarget } from './target.js';
 export type { NormalizedTarget, TargetProblem } from './target.js';
 export { ResourceRouter } from './resources.js';

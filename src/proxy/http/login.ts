@@ -1,5 +1,6 @@
 import { DEFAULT_CALLBACK_PATH, sessionPrincipal } from '../../identity/index.js';
 import { failureEvent, loginEvent, logoutEvent, sessionRef } from './audit-events.js';
+import { CLI_LOGIN_PREFIX, handleCliLogin } from './cli-login.js';
 import { sendAuditUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { escapeHtml, sendError, sendHtml } from './pages.js';
 
@@ -17,10 +18,11 @@ export function loginLocation(returnTo: string): string {
 /**
  * The login routes (DESIGN.md §2 "Browser login"): the identity room does the protocol work;
  * these routes move the browser, set the cookies and write `auth.login`, `auth.logout` and
- * `auth.failure` records.
+ * `auth.failure` records. The CLI login routes under `/_tollgate/cli/` are in `cli-login.ts`.
  */
 export async function handleReserved(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const method = ctx.req.method;
+  if (ctx.path.startsWith(CLI_LOGIN_PREFIX)) return handleCliLogin(ctx, services);
   switch (ctx.path) {
     case LOGIN_PATH:
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(ctx, 'GET, HEAD');

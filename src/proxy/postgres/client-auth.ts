@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { PostgresListenerConfig, PostgresLoginConfig, PostgresResourceConfig } from '../../config/index.js';
 import type { Clock, Principal } from '../../core/index.js';
 import type { BearerResult, VerifyDbTokenResult } from '../../identity/index.js';
-import { grantedLogins, type CompiledPolicy } from '../../policy/index.js';
+import { grantedLogins, type PolicySource } from '../../policy/index.js';
 import { fatalResponse, protocolViolation, type ClientError } from './errors.js';
 import { CLOSED, type SocketInbox } from './inbox.js';
 import {
@@ -29,7 +29,8 @@ const DB_TOKEN_PREFIX = 'tgdb_';
 export interface ClientAuthContext {
   readonly listener: PostgresListenerConfig;
   readonly resources: ReadonlyMap<string, PostgresResourceConfig>;
-  readonly policy: CompiledPolicy;
+  /** Read once the token is verified: the login is picked by the policy in force then. */
+  readonly policy: PolicySource;
   readonly tokens: PgTokenVerifier;
   readonly limiter: AuthFailureLimiter;
   readonly remote: string;
@@ -141,7 +142,7 @@ export async function authenticateClient(
   if (options === null) {
     return refuse('bad-options', { code: SQLSTATE.invalid_parameter_value, message: 'the startup "options" parameter is malformed' }, principal);
   }
-  const granted = grantedLogins(context.policy, principal, resource.name);
+  const granted = grantedLogins(context.policy.current(), principal, resource.name);
   if (granted.length === 0) {
     return refuse(
       'no-login-granted',

@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import type { AuditStore } from '../../audit/index.js';
 import { splitHostPort, type PostgresListenerConfig, type PostgresResourceConfig, type TollgateConfig } from '../../config/index.js';
 import { silentLogger, systemClock, TollgateError, type Clock, type Logger } from '../../core/index.js';
-import type { CompiledPolicy } from '../../policy/index.js';
+import { policySource, type CompiledPolicy, type PolicySource } from '../../policy/index.js';
 import type { SqlClassifier } from '../../sql/index.js';
 import { authFailureEvent, connectEvent, disconnectEvent, type SessionFacts } from './audit-events.js';
 import { CancelMap } from './cancel-map.js';
@@ -33,8 +33,11 @@ import { connectUpstream, type UpstreamTarget } from './upstream.js';
 export interface PostgresGatewayDeps {
   /** The validated config; `server.postgres` must be present. */
   readonly config: TollgateConfig;
-  /** `compilePolicy(config.policy)`. */
-  readonly policy: CompiledPolicy;
+  /**
+   * `compilePolicy(config.policy)`, or a {@link PolicySource} that a config reload updates: each
+   * login and each statement is decided by the policy in force at that moment.
+   */
+  readonly policy: CompiledPolicy | PolicySource;
   /** `await loadSqlClassifier()`. */
   readonly sql: SqlClassifier;
   /**
@@ -61,6 +64,12 @@ export interface PostgresGateway {
   connectionCount(): number;
   /** Sessions relaying now. */
   sessionCount(): number;
+  /**
+   * Takes the Postgres resources of a reloaded config (upstream addresses, logins) for sessions
+   * that start from now on; open sessions keep the upstream login they connected with. The
+   * listener keeps the `server.postgres` settings it started with.
+   */
+  reconfigure(config: TollgateConfig): void;
   /**
    * Stops accepting connections, ends every session with FATAL 57P01 (as a PostgreSQL fast
    * shutdown does), closes their upstream connections and waits for their `pg.disconnect`
@@ -91,7 +100,8 @@ class Gateway implements PostgresGateway {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #tls: SecureContext | null;
-  readonly #resources: ReadonlyMap<string, PostgresResourceConfig>;
+  readonly #policy: PolicySource;
+  #resources: ReadonlyMap<string, PostgresResourceConfig>;
   readonly #limiter: AuthFailureLimiter;
   readonly #cancels: CancelMap;
   readonly #keyCache = new LRUCache<string, ScramKeys>({ max: 1024 });
@@ -112,9 +122,8 @@ class Gateway implements PostgresGateway {
     this.#logger = (deps.logger ?? silentLogger).child({ component: 'pg-gateway' });
     this.#clock = deps.clock ?? systemClock;
     this.#tls = listener.tls === undefined ? null : createSecureContext({ cert: listener.tls.cert, key: listener.tls.key, minVersion: 'TLSv1.2' });
-    const resources = new Map<string, PostgresResourceConfig>();
-    for (const resource of deps.config.resources) if (resource.kind === 'postgres') resources.set(resource.name, resource);
-    this.#resources = resources;
+    this.#policy = policySource(deps.policy);
+    this.#resources = postgresResources(deps.config);
     this.#limiter = new AuthFailureLimiter(listener.auth_failures.max, listener.auth_failures.window, this.#clock);
     this.#cancels = new CancelMap(5000);
     this.#metrics = new PgMetrics(deps.registry);
@@ -134,6 +143,10 @@ class Gateway implements PostgresGateway {
 
   sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  reconfigure(config: TollgateConfig): void {
+    this.#resources = postgresResources(config);
   }
 
   async listen(): Promise<void> {
@@ -225,7 +238,7 @@ class Gateway implements PostgresGateway {
       const auth = await authenticateClient(stream, inbox, startup, tls !== null, {
         listener: this.#listener,
         resources: this.#resources,
-        policy: this.#deps.policy,
+        policy: this.#policy,
         tokens: this.#deps.tokens,
         limiter: this.#limiter,
         remote,
@@ -334,7 +347,7 @@ class Gateway implements PostgresGateway {
         clientReader: reader,
         upstream: upstream.socket,
         upstreamReader: upstream.reader,
-        gate: new StatementGate(this.#deps.policy, this.#deps.sql, auth.principal, resource.name, auth.login.name),
+        gate: new StatementGate(this.#policy, this.#deps.sql, auth.principal, resource.name, auth.login.name),
         audit: this.#deps.audit,
         facts,
         redactParameters: resource.redact_parameters,
@@ -385,4 +398,10 @@ class Gateway implements PostgresGateway {
     const now = performance.now();
     for (const session of this.#sessions) session.closeIfIdle(now, idleMs);
   }
+}
+
+function postgresResources(config: TollgateConfig): ReadonlyMap<string, PostgresResourceConfig> {
+  const resources = new Map<string, PostgresResourceConfig>();
+  for (const resource of config.resources) if (resource.kind === 'postgres') resources.set(resource.name, resource);
+  return resources;
 }

@@ -1,5 +1,5 @@
 import type { Principal } from '../../core/index.js';
-import { decide, type CompiledPolicy, type Decision } from '../../policy/index.js';
+import { decide, type CompiledPolicy, type Decision, type PolicySource } from '../../policy/index.js';
 import type { ClassifiedStatement, ClassifyError, ClassifyResult, PreparedStatementFacts, SqlClassifier } from '../../sql/index.js';
 import type { AuditDecisionLike } from './audit-events.js';
 import { errorResponse } from './errors.js';
@@ -50,17 +50,21 @@ export const GATEWAY_DECISIONS = {
 
 /**
  * Classifies and decides statements for one session: the principal, resource and upstream login
- * are fixed when the session starts.
+ * are fixed when the session starts; the policy is the one in force at each statement, so a
+ * config reload applies to the next statement of an open session.
  */
 export class StatementGate {
-  readonly #policy: CompiledPolicy;
+  readonly #policy: PolicySource;
+  /** The policy in force when the session started; decisions made at Parse hold only under it. */
+  readonly #startPolicy: CompiledPolicy;
   readonly #classifier: SqlClassifier;
   readonly #principal: Principal;
   readonly #resource: string;
   readonly #login: string;
 
-  constructor(policy: CompiledPolicy, classifier: SqlClassifier, principal: Principal, resource: string, login: string) {
+  constructor(policy: PolicySource, classifier: SqlClassifier, principal: Principal, resource: string, login: string) {
     this.#policy = policy;
+    this.#startPolicy = policy.current();
     this.#classifier = classifier;
     this.#principal = principal;
     this.#resource = resource;
@@ -72,7 +76,18 @@ export class StatementGate {
   }
 
   decide(statement: PreparedStatementFacts): Decision {
-    return decide(this.#policy, this.#principal, { kind: 'sql', resource: this.#resource, login: this.#login, statement });
+    return decide(this.#policy.current(), this.#principal, { kind: 'sql', resource: this.#resource, login: this.#login, statement });
+  }
+
+  /**
+   * The decision for executing a prepared entry: the one made at Parse while the session's
+   * starting policy is still in force, else a fresh one, so that a reload that revokes a grant
+   * also stops statements prepared before it.
+   */
+  decideExecute(entry: PreparedEntry): Decision {
+    const policy = this.#policy.current();
+    if (entry.decision !== null && policy === this.#startPolicy) return entry.decision;
+    return decide(policy, this.#principal, { kind: 'sql', resource: this.#resource, login: this.#login, statement: entry });
   }
 
   /** ErrorResponse for a statement policy denied: SQLSTATE 42501, the reason and the rule. */

@@ -503,7 +503,7 @@ export class Session {
       actions.push({ raw: message.raw, expect: new Expectation('execute', [], null, null), audits: null, extended: true, sync: false });
       return;
     }
-    const decision = entry.decision ?? this.#gate.decide(entry);
+    const decision = this.#gate.decideExecute(entry);
     const params = portal.params;
     const record = this.#record(
       queryEvent({

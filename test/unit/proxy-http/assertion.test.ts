@@ -31,6 +31,31 @@ describe('AssertionSigner', () => {
     expect(await signer.assertionFor(ALICE, 'app', 'session:a')).not.toBe(first);
   });
 
+  it('by default reuses an assertion until half its lifetime is spent, so each one reaching an upstream has half left', async () => {
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock });
+    const jwks = createLocalJWKSet({ keys: [...signer.jwks.keys] });
+    const first = await signer.assertionFor(ALICE, 'app', 'session:a');
+    clock.advance(29_999);
+    expect(signer.assertionFor(ALICE, 'app', 'session:a')).toBe(first);
+    const { payload } = await jwtVerify(first, jwks, { audience: 'app', currentDate: new Date(clock.now()) });
+    expect((payload.exp ?? 0) * 1000 - clock.now()).toBeGreaterThan(29_000);
+    clock.advance(1);
+    const second = await signer.assertionFor(ALICE, 'app', 'session:a');
+    expect(second).not.toBe(first);
+    expect((await jwtVerify(second, jwks, { audience: 'app', currentDate: new Date(clock.now()) })).payload.iat).toBe(clock.now() / 1000);
+  });
+
+  it('signs once for concurrent requests of one login and resource', async () => {
+    const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock: manualClock(Date.UTC(2026, 0, 1)) });
+    const first = signer.assertionFor(ALICE, 'app', 'session:a');
+    const second = signer.assertionFor(ALICE, 'app', 'session:a');
+    expect(first).toBeInstanceOf(Promise);
+    expect(second).toBe(first);
+    const token = await first;
+    expect(signer.assertionFor(ALICE, 'app', 'session:a')).toBe(token);
+  });
+
   it('signs with a configured Ed25519 key and refuses any other kind', async () => {
     const { generateKeyPair, exportJWK } = await import('jose');
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
