@@ -97,9 +97,12 @@ interface Segment {
  * kernel CPU of one that extends the file (which also commits the file system journal). A new
  * segment is created with the first step; the next is written in the background once less than a
  * step is left ahead of the writes. The last segment therefore ends in zeros while the store is
- * open; rolls and a clean close cut them (see `classifyTail` for how readers treat them).
+ * open; rolls and a clean close cut them (see `classifyTail` for how readers treat them). The
+ * step is small because the device flushes a zero-fill's blocks together with the batch writes
+ * queued behind it: 4 MiB steps doubled the append latency p99 (9–10 ms against 4 ms at 12,000
+ * records/s), 512 KiB steps leave it where it is without preallocation.
  */
-const PREALLOCATE_BYTES = 4 * 1024 * 1024;
+const PREALLOCATE_BYTES = 512 * 1024;
 
 /** A zero-fill on its way to disk: batch writes that would reach `start` wait for it. */
 interface Extension {
