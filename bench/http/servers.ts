@@ -16,12 +16,18 @@
  * `{ url, cookie? }` back once the server listens; `{ close: true }` stops it. `{ report: true }`
  * gets `{ cpuMs, writes }` back: the CPU time the process has used so far, and for `tollgate` the
  * audit writes since the previous report ({@link WriteStats}), otherwise `null`.
+ * `{ profile: 'start' }` starts a CPU profile and an allocation-sampling heap profile of the
+ * process (objects the GC has already freed included) and counts its garbage collections;
+ * `{ profile: 'stop', dir }` ends them, writes `gateway.cpuprofile` and `gateway.heapprofile` to
+ * `dir` (both open in Chrome DevTools) and answers `{ profiled }` ({@link ProfileReport}).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, type Server } from 'node:http';
+import { Session as InspectorSession } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import httpProxy from 'http-proxy';
 import { Registry } from 'prom-client';
 import { generateSignerKey, openFileStore, parseSignerKey, type AuditStore } from '../../src/audit/index.js';
@@ -80,7 +86,7 @@ function httpProxyServer(upstream: string, keepAlive: boolean): Server {
 function undiciServer(upstream: string): Server {
   const pool = createUpstreamPool({ origin: upstream, connectTimeoutMs: 5_000, idleTimeoutMs: 60_000, maxConnections: 256 });
   const server = createServer((req, res) => {
-    const clientClosed = forward({
+    const forwarding = forward({
       pool,
       req,
       res,
@@ -90,11 +96,10 @@ function undiciServer(upstream: string): Server {
       hasBody: req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined,
       responseHeaders: [],
       reservedCookies: [],
-      onUpstreamFailure: (status) => res.writeHead(status).end(),
-      onDone: () => undefined,
+      listener: { upstreamFailed: (status) => res.writeHead(status).end(), done: () => undefined },
     });
     res.once('close', () => {
-      if (!res.writableFinished) clientClosed();
+      if (!res.writableFinished) forwarding.clientClosed();
     });
   });
   server.keepAliveTimeout = 60_000;
@@ -240,6 +245,63 @@ export interface ServerReport {
   readonly writes: WriteStats | null;
 }
 
+/** What `{ profile: 'stop' }` answers. */
+export interface ProfileReport {
+  readonly cpuMs: number;
+  readonly cpuProfile: string;
+  readonly heapProfile: string;
+  /** Garbage collections during the profile: count and total pause, by kind. */
+  readonly gc: { readonly young: number; readonly youngMs: number; readonly old: number; readonly oldMs: number };
+}
+
+function post<T>(session: InspectorSession, method: string, params: object = {}): Promise<T> {
+  return new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
+}
+
+/** The profilers of one `start` … `stop` window. */
+class Profiling {
+  readonly #session = new InspectorSession();
+  readonly #gc = { young: 0, youngMs: 0, old: 0, oldMs: 0 };
+  readonly #observer = new PerformanceObserver((list) => list.getEntries().forEach((entry) => this.#count(entry)));
+  #cpuAtStart = process.cpuUsage();
+
+  async start(): Promise<void> {
+    this.#session.connect();
+    await post(this.#session, 'Profiler.enable');
+    await post(this.#session, 'Profiler.setSamplingInterval', { interval: 100 });
+    await post(this.#session, 'HeapProfiler.enable');
+    // Freed objects included: the point is the allocation rate, not what stays live.
+    await post(this.#session, 'HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await post(this.#session, 'Profiler.start');
+    this.#observer.observe({ entryTypes: ['gc'] });
+    this.#cpuAtStart = process.cpuUsage();
+  }
+
+  async stop(dir: string): Promise<ProfileReport> {
+    const cpu = process.cpuUsage(this.#cpuAtStart);
+    this.#observer.disconnect();
+    const { profile } = await post<{ profile: unknown }>(this.#session, 'Profiler.stop');
+    const heap = await post<{ profile: unknown }>(this.#session, 'HeapProfiler.stopSampling');
+    this.#session.disconnect();
+    const cpuProfile = join(dir, 'gateway.cpuprofile');
+    const heapProfile = join(dir, 'gateway.heapprofile');
+    writeFileSync(cpuProfile, JSON.stringify(profile));
+    writeFileSync(heapProfile, JSON.stringify(heap.profile));
+    return { cpuMs: (cpu.user + cpu.system) / 1000, cpuProfile, heapProfile, gc: { ...this.#gc } };
+  }
+
+  #count(entry: PerformanceEntry): void {
+    const kind = (entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+      this.#gc.young += 1;
+      this.#gc.youngMs += entry.duration;
+    } else {
+      this.#gc.old += 1;
+      this.#gc.oldMs += entry.duration;
+    }
+  }
+}
+
 process.once('message', (message: { upstream?: string }) => {
   const start = async (): Promise<Running> => {
     const upstream = message.upstream ?? '';
@@ -260,7 +322,18 @@ process.once('message', (message: { upstream?: string }) => {
   };
   start()
     .then((running) => {
-      const onMessage = (next: { report?: boolean }): void => {
+      let profiling: Profiling | null = null;
+      const onMessage = (next: { report?: boolean; profile?: 'start' | 'stop'; dir?: string }): void => {
+        if (next.profile === 'start') {
+          profiling = new Profiling();
+          void profiling.start().then(() => process.send?.({ profiling: true }));
+          return;
+        }
+        if (next.profile === 'stop' && profiling !== null) {
+          void profiling.stop(next.dir ?? tmpdir()).then((profiled) => process.send?.({ profiled }));
+          profiling = null;
+          return;
+        }
         if (next.report === true) {
           const cpu = process.cpuUsage();
           const report: ServerReport = { cpuMs: (cpu.user + cpu.system) / 1000, writes: running.writes?.() ?? null };

@@ -73,7 +73,7 @@ const results = [
     parseSync(fixed[i % statementsPerPass] as string);
   }),
   measure('cold: cache off', COLD_COUNT, (i) => check(cold, fixed[i % statementsPerPass] as string)),
-  measure('misses: cache on, every text new', COLD_COUNT, (i) => {
+  measure('new texts: cache on, constants vary', COLD_COUNT, (i) => {
     counter++;
     check(warm, (MIX[i % statementsPerPass] as string).replaceAll('$n', String(counter)));
   }),

@@ -39,14 +39,35 @@ export function sessionRef(sessionId: string): string {
   return createHash('sha256').update(sessionId, 'utf8').digest().subarray(0, 16).toString('base64url');
 }
 
+/**
+ * Recorded form of each principal, built once: a session's or token's principal is one object
+ * for as long as its login is cached, so its requests share the recorded form (records are
+ * encoded, never changed, by the store).
+ */
+const auditPrincipals = new WeakMap<Principal, AuditPrincipal>();
+
 export function auditPrincipal(principal: Principal): AuditPrincipal {
-  return principal.email === undefined
-    ? { subject: principal.subject, groups: principal.groups }
-    : { subject: principal.subject, email: principal.email, groups: principal.groups };
+  let recorded = auditPrincipals.get(principal);
+  if (recorded === undefined) {
+    recorded =
+      principal.email === undefined
+        ? { subject: principal.subject, groups: principal.groups }
+        : { subject: principal.subject, email: principal.email, groups: principal.groups };
+    auditPrincipals.set(principal, recorded);
+  }
+  return recorded;
 }
 
+/** Recorded form of each decision: `decide()` hands out one decision object per rule. */
+const recordedDecisions = new WeakMap<Decision, NonNullable<AuditEvent['decision']>>();
+
 function decisionOf(decision: Decision): AuditEvent['decision'] {
-  return { effect: decision.effect, rule: decision.rule, reason: decision.reason };
+  let recorded = recordedDecisions.get(decision);
+  if (recorded === undefined) {
+    recorded = { effect: decision.effect, rule: decision.rule, reason: decision.reason };
+    recordedDecisions.set(decision, recorded);
+  }
+  return recorded;
 }
 
 export interface RequestRecordInput {

@@ -15,7 +15,7 @@ import {
   type DevicePollError,
   type RedirectUriProblem,
 } from './cli-login-grants.js';
-import { closeIfBodyUnread, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import { closeIfBodyUnread, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { databaseAccess, issueRecordedDbToken, type DatabaseAccess } from './db-access.js';
 import { escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
 
@@ -75,17 +75,17 @@ export async function handleCliLogin(ctx: RequestContext, services: GatewayServi
     case CLI_AUTHORIZE_PATH:
       if (method === 'GET' || method === 'HEAD') return showConsent(ctx, services, state);
       if (method === 'POST') return decideConsent(ctx, services, state);
-      return methodNotAllowed(ctx, 'GET, HEAD, POST');
+      return sendMethodNotAllowed(ctx, 'GET, HEAD, POST');
     case CLI_DEVICE_PATH:
       if (method === 'POST') return startDevice(ctx, services, state);
       if (method === 'GET' || method === 'HEAD') return showDevicePage(ctx, services, state);
-      return methodNotAllowed(ctx, 'GET, HEAD, POST');
+      return sendMethodNotAllowed(ctx, 'GET, HEAD, POST');
     case CLI_DEVICE_APPROVE_PATH:
       if (method === 'POST') return decideDevice(ctx, services, state);
-      return methodNotAllowed(ctx, 'POST');
+      return sendMethodNotAllowed(ctx, 'POST');
     case CLI_TOKEN_PATH:
       if (method === 'POST') return token(ctx, services, state);
-      return methodNotAllowed(ctx, 'POST');
+      return sendMethodNotAllowed(ctx, 'POST');
     default:
       return sendNotFound(ctx);
   }
@@ -661,14 +661,3 @@ function sendBodyProblem(ctx: RequestContext, problem: ParamsRead & { ok: false 
   sendError(ctx.res, ctx.html, { status: problem.status, error: 'invalid_request', title: 'Bad request', message: problem.description, requestId: ctx.requestId });
 }
 
-function methodNotAllowed(ctx: RequestContext, allow: string): void {
-  closeIfBodyUnread(ctx.req, ctx.res);
-  sendError(ctx.res, ctx.html, {
-    status: 405,
-    error: 'method_not_allowed',
-    title: 'Method not allowed',
-    message: `This address accepts ${allow} only.`,
-    requestId: ctx.requestId,
-    headers: { allow },
-  });
-}

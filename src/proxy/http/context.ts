@@ -6,6 +6,7 @@ import type { TollgateConfig } from '../../config/index.js';
 import type { Identity } from '../../identity/index.js';
 import type { ClientFacts } from './audit-events.js';
 import type { Authenticator, Caller } from './authenticate.js';
+import type { Forwarding } from './forward.js';
 import type { ParsedHost } from './headers.js';
 import type { GatewayMetrics } from './metrics.js';
 import { sendError } from './pages.js';
@@ -27,8 +28,8 @@ export interface RequestContext {
   readonly startedAt: number;
   /** Labels of the request counter; handlers set them as they learn more. */
   labels: { resource: string; decision: string };
-  /** Called when the client goes away before its response finished (aborts forwarding). */
-  onClientClose: (() => void) | null;
+  /** The forwarding to abort when the client goes away before its response finished. */
+  forwarding: Forwarding | null;
 }
 
 /** What the gateway's own routes need from it. */
@@ -76,6 +77,19 @@ export function sendNotFound(ctx: RequestContext): void {
     title: 'Not found',
     message: 'No application is served at this address by this gateway.',
     requestId: ctx.requestId,
+  });
+}
+
+/** 405 for a gateway route called with a method it does not serve; `allow` lists those it does. */
+export function sendMethodNotAllowed(ctx: RequestContext, allow: string): void {
+  closeIfBodyUnread(ctx.req, ctx.res);
+  sendError(ctx.res, ctx.html, {
+    status: 405,
+    error: 'method_not_allowed',
+    title: 'Method not allowed',
+    message: `This address accepts ${allow} only.`,
+    requestId: ctx.requestId,
+    headers: { allow },
   });
 }
 

@@ -1,5 +1,5 @@
 import type { Caller } from './authenticate.js';
-import { sendAuditUnavailable, type GatewayServices, type RequestContext } from './context.js';
+import { sendAuditUnavailable, sendMethodNotAllowed, type GatewayServices, type RequestContext } from './context.js';
 import { databaseAccess, issueRecordedDbToken } from './db-access.js';
 import { LOGIN_PATH, LOGOUT_PATH } from './login.js';
 import { escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
@@ -15,10 +15,7 @@ export const DB_PAGE_PATH = '/db';
  */
 export async function handleDbPage(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const method = ctx.req.method;
-  if (method !== 'GET' && method !== 'HEAD') {
-    sendError(ctx.res, ctx.html, { status: 405, error: 'method_not_allowed', title: 'Method not allowed', message: 'This page accepts GET only.', requestId: ctx.requestId, headers: { allow: 'GET, HEAD' } });
-    return;
-  }
+  if (method !== 'GET' && method !== 'HEAD') return sendMethodNotAllowed(ctx, 'GET, HEAD');
   const caller = await services.requireCaller(ctx);
   if (caller === null) return;
   const found = databaseAccess(services, caller.principal);

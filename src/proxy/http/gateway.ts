@@ -17,7 +17,7 @@ import { failureEvent, requestEvent, responseEvent, wsCloseEvent, type ClientFac
 import { Authenticator, type AuthOutcome, type Caller } from './authenticate.js';
 import { AUDIT_RETRY_AFTER_SECONDS, closeIfBodyUnread, sendAuditUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { DB_PAGE_PATH, handleDbPage, handleHome } from './db-page.js';
-import { createUpstreamPool, forward } from './forward.js';
+import { createUpstreamPool, forward, type ForwardListener } from './forward.js';
 import {
   TrustedProxies,
   cookieHeaderWithout,
@@ -174,7 +174,9 @@ class Gateway implements HttpGateway {
   #idCounter = 0;
   #inFlight = 0;
   #drained: (() => void) | null = null;
-  readonly #pendingRecords = new Set<Promise<unknown>>();
+  /** Outcome records handed to the store and not yet settled; shutdown waits for them. */
+  #pendingLater = 0;
+  #laterSettled: (() => void) | null = null;
   readonly #expectsContinue = new WeakSet<IncomingMessage>();
   /** Connections whose framing was refused: requests parsed after that one are never handled. */
   readonly #poisoned = new WeakSet<object>();
@@ -182,6 +184,7 @@ class Gateway implements HttpGateway {
   #address: { host: string; port: number } = { host: '', port: 0 };
   #appendFailuresSinceLog = 0;
   #appendFailureLoggedAt = Number.NEGATIVE_INFINITY;
+  readonly #exchangeHooks: ExchangeHooks;
 
   constructor(deps: HttpGatewayDeps, signer: AssertionSigner) {
     const clock = deps.clock ?? systemClock;
@@ -190,6 +193,7 @@ class Gateway implements HttpGateway {
     this.#policy = policySource(deps.policy);
     this.#audit = deps.audit;
     this.#logger = (deps.logger ?? silentLogger).child({ component: 'http' });
+    this.#exchangeHooks = { logger: this.#logger, recordLater: (event) => this.#recordLater(event) };
     this.#metrics = new GatewayMetrics(deps.registry);
     this.#signer = signer;
     this.#auth = new Authenticator(deps.identity, clock);
@@ -363,10 +367,11 @@ class Gateway implements HttpGateway {
       html,
       startedAt: performance.now(),
       labels: { resource: '-', decision: 'none' },
-      onClientClose: null,
+      forwarding: null,
     };
-    res.once('close', () => {
-      if (!res.writableFinished) ctx.onClientClose?.();
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener per request.
+    res.on('close', () => {
+      if (!res.writableFinished) ctx.forwarding?.clientClosed();
       this.#metrics.countRequest(ctx.labels.resource, ctx.labels.decision, res.statusCode);
       this.#metrics.inFlight.dec();
       this.#inFlight -= 1;
@@ -475,19 +480,7 @@ class Gateway implements HttpGateway {
     const headers =
       assertion === null
         ? null
-        : upstreamRequestHeaders(req.headers, {
-            peer: peerAddress(req.socket.remoteAddress),
-            peerTrusted: this.#trusted.trusts(peerAddress(req.socket.remoteAddress)),
-            scheme: this.#scheme,
-            cookie: cookieHeaderWithout(req.headers.cookie, this.#reservedCookies),
-            dropAuthorization: caller.auth === 'bearer',
-            identity: {
-              'x-tollgate-user': caller.userHeader,
-              'x-tollgate-groups': caller.groupsHeader,
-              [ASSERTION_HEADER]: typeof assertion === 'string' ? assertion : '',
-              'x-tollgate-request-id': ctx.requestId,
-            },
-          });
+        : this.#upstreamHeaders(req, caller, typeof assertion === 'string' ? assertion : '', ctx.requestId);
     let seq: number;
     try {
       seq = await this.#record(requestEvent({ kind: 'http.request', caller, client: ctx.client, resource, decision, method, path: upstreamPath, host: ctx.host.raw }));
@@ -500,13 +493,10 @@ class Gateway implements HttpGateway {
       if (outcome.setCookies.length > 0) res.setHeader('set-cookie', [...outcome.setCookies]);
       return this.#forbidden(ctx, decision);
     }
-    const outcomeOf = (status: number, bytesIn: number, bytesOut: number, error: string | undefined): void =>
-      this.#recordLater(
-        responseEvent({ caller, requestId: ctx.requestId, resource, ref: seq, status, bytesIn, bytesOut, durationMs: performance.now() - ctx.startedAt, upstreamError: error }),
-      );
+    const exchange = new ForwardedExchange(this.#exchangeHooks, ctx, caller, resource, seq);
     if (req.socket.destroyed) {
       // The client left while the record was made durable: nothing is forwarded for nobody.
-      outcomeOf(0, 0, 0, 'client-closed');
+      exchange.done(0, 0, 0, 'client-closed');
       return;
     }
     if (typeof assertion !== 'string') headers[ASSERTION_HEADER] = await assertion;
@@ -529,10 +519,10 @@ class Gateway implements HttpGateway {
         message: 'The application was removed from the gateway configuration while this request was on its way.',
         requestId: ctx.requestId,
       });
-      outcomeOf(502, 0, 0, 'resource-removed');
+      exchange.done(502, 0, 0, 'resource-removed');
       return;
     }
-    ctx.onClientClose = forward({
+    ctx.forwarding = forward({
       pool: upstream.pool,
       req,
       res,
@@ -542,19 +532,7 @@ class Gateway implements HttpGateway {
       hasBody: hasRequestBody(req.headers),
       responseHeaders,
       reservedCookies: this.#reservedCookies,
-      onUpstreamFailure: (status, error) => {
-        this.#logger.warn({ req: ctx.requestId, resource, error }, 'upstream failed');
-        res.setHeader('x-request-id', ctx.requestId);
-        closeIfBodyUnread(req, res);
-        sendError(res, ctx.html, {
-          status,
-          error: status === 504 ? 'upstream_timeout' : 'upstream_unavailable',
-          title: status === 504 ? 'Application timed out' : 'Application unavailable',
-          message: 'The application behind the gateway did not answer. Try again; if it keeps failing, tell its owners the request id.',
-          requestId: ctx.requestId,
-        });
-      },
-      onDone: (done) => outcomeOf(done.status, done.bytesIn, done.bytesOut, done.error),
+      listener: exchange,
     });
   }
 
@@ -732,19 +710,7 @@ class Gateway implements HttpGateway {
     }
     if (decision.effect === 'deny') return refuse(403, { error: 'forbidden', reason: decision.reason }, resource, 'deny');
 
-    const headers = upstreamRequestHeaders(req.headers, {
-      peer: peerAddress(req.socket.remoteAddress),
-      peerTrusted: this.#trusted.trusts(peerAddress(req.socket.remoteAddress)),
-      scheme: this.#scheme,
-      cookie: cookieHeaderWithout(req.headers.cookie, this.#reservedCookies),
-      dropAuthorization: caller.auth === 'bearer',
-      identity: {
-        'x-tollgate-user': caller.userHeader,
-        'x-tollgate-groups': caller.groupsHeader,
-        [ASSERTION_HEADER]: await this.#signer.assertionFor(caller.principal, resource, caller.reuseKey),
-        'x-tollgate-request-id': requestId,
-      },
-    });
+    const headers = this.#upstreamHeaders(req, caller, await this.#signer.assertionFor(caller.principal, resource, caller.reuseKey), requestId);
     for (const name of Object.keys(headers)) if (name.startsWith('sec-websocket-')) delete headers[name];
     const upstream = new URL(`${match.upstreamPath}${target.query}`, match.route.origin);
     upstream.protocol = upstream.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -791,6 +757,27 @@ class Gateway implements HttpGateway {
 
   // ---- audit -----------------------------------------------------------------------------------
 
+  /**
+   * What the upstream receives for a forwarded request or WebSocket handshake: the client's
+   * headers cleaned up (hop-by-hop, reserved cookies, inbound `X-Tollgate-*`) plus who is calling.
+   */
+  #upstreamHeaders(req: IncomingMessage, caller: Caller, assertion: string, requestId: string): Record<string, string | string[]> {
+    const peer = peerAddress(req.socket.remoteAddress);
+    return upstreamRequestHeaders(req.headers, {
+      peer,
+      peerTrusted: this.#trusted.trusts(peer),
+      scheme: this.#scheme,
+      cookie: cookieHeaderWithout(req.headers.cookie, this.#reservedCookies),
+      dropAuthorization: caller.auth === 'bearer',
+      identity: {
+        'x-tollgate-user': caller.userHeader,
+        'x-tollgate-groups': caller.groupsHeader,
+        [ASSERTION_HEADER]: assertion,
+        'x-tollgate-request-id': requestId,
+      },
+    });
+  }
+
   async #record(event: AuditEvent, options?: AppendOptions): Promise<number> {
     const started = performance.now();
     try {
@@ -819,9 +806,34 @@ class Gateway implements HttpGateway {
    * their own and ride with the next request record's, so a request costs one durable write.
    */
   #recordLater(event: AuditEvent): void {
-    const pending = this.#record(event, DEFERRED).catch(() => undefined);
-    this.#pendingRecords.add(pending);
-    void pending.finally(() => this.#pendingRecords.delete(pending));
+    // One promise and two callbacks per record: this runs once per forwarded request.
+    const started = performance.now();
+    this.#pendingLater += 1;
+    let appending: Promise<unknown>;
+    try {
+      appending = this.#audit.append(event, DEFERRED);
+    } catch (error) {
+      appending = Promise.reject(error);
+    }
+    appending.then(
+      () => {
+        this.#metrics.observeAppend(event.kind, (performance.now() - started) / 1000);
+        this.#settledLater();
+      },
+      (error: unknown) => {
+        this.#metrics.auditAppendFailures.labels(event.kind).inc();
+        this.#logAppendFailure(error, event);
+        this.#settledLater();
+      },
+    );
+  }
+
+  #settledLater(): void {
+    this.#pendingLater -= 1;
+    if (this.#pendingLater === 0 && this.#laterSettled !== null) {
+      this.#laterSettled();
+      this.#laterSettled = null;
+    }
   }
 
   // ---- shutdown --------------------------------------------------------------------------------
@@ -842,9 +854,67 @@ class Gateway implements HttpGateway {
     }
     this.#server.closeAllConnections();
     await closed;
-    while (this.#pendingRecords.size > 0) await Promise.allSettled([...this.#pendingRecords]);
+    if (this.#pendingLater > 0) await new Promise<void>((resolve) => (this.#laterSettled = resolve));
     await Promise.all([...[...this.#pools.values()].map(({ pool }) => pool), ...this.#retiring].map((pool) => pool.destroy()));
     this.#logger.info({}, 'HTTP gateway stopped');
+  }
+}
+
+/** What a {@link ForwardedExchange} needs from its gateway; one object shared by all requests. */
+interface ExchangeHooks {
+  readonly logger: Logger;
+  recordLater(event: AuditEvent): void;
+}
+
+/**
+ * One forwarded request as the forwarding engine reports on it: answers the client when the
+ * upstream fails before a response, and records `http.response` once the exchange is over.
+ */
+class ForwardedExchange implements ForwardListener {
+  readonly #hooks: ExchangeHooks;
+  readonly #ctx: RequestContext;
+  readonly #caller: Caller;
+  readonly #resource: string;
+  /** Seq of the request's `http.request` record. */
+  readonly #ref: number;
+
+  constructor(hooks: ExchangeHooks, ctx: RequestContext, caller: Caller, resource: string, ref: number) {
+    this.#hooks = hooks;
+    this.#ctx = ctx;
+    this.#caller = caller;
+    this.#resource = resource;
+    this.#ref = ref;
+  }
+
+  upstreamFailed(status: 502 | 504, error: string): void {
+    const { req, res, requestId, html } = this.#ctx;
+    this.#hooks.logger.warn({ req: requestId, resource: this.#resource, error }, 'upstream failed');
+    res.setHeader('x-request-id', requestId);
+    closeIfBodyUnread(req, res);
+    sendError(res, html, {
+      status,
+      error: status === 504 ? 'upstream_timeout' : 'upstream_unavailable',
+      title: status === 504 ? 'Application timed out' : 'Application unavailable',
+      message: 'The application behind the gateway did not answer. Try again; if it keeps failing, tell its owners the request id.',
+      requestId,
+    });
+  }
+
+  done(status: number, bytesIn: number, bytesOut: number, error: string | undefined): void {
+    const ctx = this.#ctx;
+    this.#hooks.recordLater(
+      responseEvent({
+        caller: this.#caller,
+        requestId: ctx.requestId,
+        resource: this.#resource,
+        ref: this.#ref,
+        status,
+        bytesIn,
+        bytesOut,
+        durationMs: performance.now() - ctx.startedAt,
+        upstreamError: error,
+      }),
+    );
   }
 }
 

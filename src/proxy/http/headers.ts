@@ -209,20 +209,24 @@ function singleValue(value: string | string[] | undefined): string | undefined {
 export function downstreamResponseHeaders(raw: readonly (Buffer | string)[], reservedCookies: readonly string[]): string[] {
   const out: string[] = [];
   let listed: ReadonlySet<string> | null = null;
+  // Each name is decoded once: turning a buffer into a string is the costly step here.
   const names: string[] = new Array<string>(raw.length >> 1);
+  const lowers: string[] = new Array<string>(raw.length >> 1);
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = latin1(raw[i] as Buffer | string).toLowerCase();
-    names[i >> 1] = lower;
+    const name = latin1(raw[i] as Buffer | string);
+    const lower = name.toLowerCase();
+    names[i >> 1] = name;
+    lowers[i >> 1] = lower;
     if (lower === 'connection') listed = connectionOptions(latin1(raw[i + 1] as Buffer | string));
   }
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = names[i >> 1] as string;
+    const lower = lowers[i >> 1] as string;
     if (HOP_BY_HOP.has(lower) || lower.startsWith('proxy-') || lower === 'x-request-id' || (listed !== null && listed.has(lower))) continue;
     // Header bytes are octets (RFC 9110 §5.5): latin1 keeps each one as it came, and Node
     // writes header strings back as latin1.
     const value = latin1(raw[i + 1] as Buffer | string);
     if (lower === 'set-cookie' && setsReservedCookie(value, reservedCookies)) continue;
-    out.push(latin1(raw[i] as Buffer | string), value);
+    out.push(names[i >> 1] as string, value);
   }
   return out;
 }

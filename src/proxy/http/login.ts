@@ -1,7 +1,7 @@
 import { DEFAULT_CALLBACK_PATH, sessionPrincipal } from '../../identity/index.js';
 import { failureEvent, loginEvent, logoutEvent, sessionRef } from './audit-events.js';
 import { CLI_LOGIN_PREFIX, handleCliLogin } from './cli-login.js';
-import { sendAuditUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import { sendAuditUnavailable, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { escapeHtml, sendError, sendHtml } from './pages.js';
 
 /** The gateway's reserved path prefix; nothing under it is ever forwarded. */
@@ -25,13 +25,13 @@ export async function handleReserved(ctx: RequestContext, services: GatewayServi
   if (ctx.path.startsWith(CLI_LOGIN_PREFIX)) return handleCliLogin(ctx, services);
   switch (ctx.path) {
     case LOGIN_PATH:
-      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(ctx, 'GET, HEAD');
+      if (method !== 'GET' && method !== 'HEAD') return sendMethodNotAllowed(ctx, 'GET, HEAD');
       return beginLogin(ctx, services);
     case CALLBACK_PATH:
-      if (method !== 'GET') return methodNotAllowed(ctx, 'GET');
+      if (method !== 'GET') return sendMethodNotAllowed(ctx, 'GET');
       return completeLogin(ctx, services);
     case LOGOUT_PATH:
-      if (method !== 'GET' && method !== 'POST') return methodNotAllowed(ctx, 'GET, POST');
+      if (method !== 'GET' && method !== 'POST') return sendMethodNotAllowed(ctx, 'GET, POST');
       return logout(ctx, services);
     default:
       return sendNotFound(ctx);
@@ -114,13 +114,3 @@ async function logout(ctx: RequestContext, services: GatewayServices): Promise<v
   ctx.res.end();
 }
 
-function methodNotAllowed(ctx: RequestContext, allow: string): void {
-  sendError(ctx.res, ctx.html, {
-    status: 405,
-    error: 'method_not_allowed',
-    title: 'Method not allowed',
-    message: `This address accepts ${allow} only.`,
-    requestId: ctx.requestId,
-    headers: { allow },
-  });
-}
