@@ -5,6 +5,7 @@
  */
 export { loadSqlClassifier } from './classifier.js';
 export { STATEMENT_CLASSES } from './types.js';
+export { isHarmlessSetting } from './rules.js';
 export type {
   ClassifiedStatement,
   ClassifyContext,

@@ -20,7 +20,9 @@ interface StatementRule {
  * formatted, how long the session waits, or the isolation and read-only mode of its transactions
  * (read-only enforcement belongs to the login's own privileges). Anything else (`search_path`, `role`,
  * `session_authorization`, custom `app.*` settings that row-level security may read, planner and
- * resource settings) is `admin`. Names compare lower-cased, as PostgreSQL looks them up.
+ * resource settings) is `admin`, and so is `standard_conforming_strings`: with it off the server
+ * reads backslashes in string constants as escapes, so the text the gateway classified would no
+ * longer be the statements the server runs. Names compare lower-cased, as PostgreSQL looks them up.
  */
 const HARMLESS_SETTINGS: ReadonlySet<string> = new Set([
   'application_name',
@@ -39,7 +41,6 @@ const HARMLESS_SETTINGS: ReadonlySet<string> = new Set([
   'lc_numeric',
   'lc_time',
   'lock_timeout',
-  'standard_conforming_strings',
   'statement_timeout',
   'timezone',
   'transaction_deferrable',
@@ -49,6 +50,11 @@ const HARMLESS_SETTINGS: ReadonlySet<string> = new Set([
   'xmlbinary',
   'xmloption',
 ]);
+
+/** Whether setting `name` (any case) is one of the harmless session settings above. */
+export function isHarmlessSetting(name: string): boolean {
+  return HARMLESS_SETTINGS.has(name.toLowerCase());
+}
 
 /**
  * Objects that belong to the cluster or extend the server rather than a schema: statements on

@@ -13,7 +13,7 @@ import { systemClock } from '../../src/core/index.js';
 import { createDbTokens, createIdentity } from '../../src/identity/index.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { cstr, frame, packet, version } from '../helpers/pg-bytes.js';
-import { ALICE, BOB, MALLORY, startPgGateway, type PgGatewayHarness } from '../helpers/pg-gateway.js';
+import { ALICE, BOB, DEFAULT_PG_POLICY, MALLORY, startPgGateway, type PgGatewayHarness } from '../helpers/pg-gateway.js';
 import { query, types, WireClient } from '../helpers/pg-wire.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { createTestCa, type TestCa } from '../helpers/tls.js';
@@ -196,6 +196,59 @@ describe('token login', () => {
     const error = await loginError(gw.pgConfig(ALICE, { options: '-c tollgate.login=writer' }));
     expect(error.code).toBe('28000');
     expect(error.message).toContain('login "writer" is not granted');
+  });
+
+  it('refuses startup settings that statement policy never sees, and keeps the harmless ones', async () => {
+    const searchPath = await loginError(gw.pgConfig(ALICE, { options: '-c search_path=pg_catalog' }));
+    expect(searchPath.code).toBe('42501');
+    expect(searchPath.message).toContain('startup setting "search_path"');
+    const escapes = await loginError(gw.pgConfig(ALICE, { options: '-c standard_conforming_strings=off' }));
+    expect(escapes.code).toBe('42501');
+    const client = new pg.Client({ ...gw.pgConfig(ALICE, { options: '-c statement_timeout=4s', application_name: 'reports' }), ssl });
+    await client.connect();
+    try {
+      const shown = await client.query('SHOW statement_timeout');
+      expect(shown.rows[0]).toEqual({ statement_timeout: '4s' });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses an upstream that reads backslashes in string constants as escapes', async () => {
+    await server.query('ALTER ROLE shop_reader SET standard_conforming_strings = off');
+    try {
+      const error = await loginError(gw.pgConfig(ALICE));
+      expect(error.message).toContain('standard_conforming_strings=off');
+    } finally {
+      await server.query('ALTER ROLE shop_reader RESET standard_conforming_strings');
+    }
+    const client = new pg.Client({ ...gw.pgConfig(ALICE), ssl });
+    await client.connect();
+    await client.end();
+  });
+
+  it('ends a session whose server turns standard_conforming_strings off', async () => {
+    const admins = await startPgGateway({
+      postgres: server,
+      tls: ca.issue('gateway'),
+      policyYaml: DEFAULT_PG_POLICY.replace('statements: [read, write]', 'statements: [read, write, admin]'),
+    });
+    try {
+      const client = new pg.Client({ ...admins.pgConfig(BOB), ssl });
+      const ended = new Promise<Error>((resolve) => client.on('error', resolve));
+      await client.connect();
+      const refused = await client.query('SET standard_conforming_strings = off').then(
+        () => null,
+        (error: { code?: string; message: string }) => error,
+      );
+      const failure = refused ?? (await ended);
+      expect((failure as { code?: string }).code).toBe('0A000');
+      expect(failure.message).toContain('standard_conforming_strings was turned off');
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      await client.end().catch(() => undefined);
+    } finally {
+      await admins.close();
+    }
   });
 
   it('refuses a password that is not a token, then limits the source address', async () => {

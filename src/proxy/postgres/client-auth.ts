@@ -4,6 +4,7 @@ import type { PostgresListenerConfig, PostgresLoginConfig, PostgresResourceConfi
 import type { Clock, Principal } from '../../core/index.js';
 import type { BearerResult, VerifyDbTokenResult } from '../../identity/index.js';
 import { grantedLogins, type PolicySource } from '../../policy/index.js';
+import { isHarmlessSetting } from '../../sql/index.js';
 import { fatalResponse, protocolViolation, type ClientError } from './errors.js';
 import { CLOSED, type SocketInbox } from './inbox.js';
 import {
@@ -141,6 +142,18 @@ export async function authenticateClient(
   const options = parseStartupOptions(params.get('options') ?? '');
   if (options === null) {
     return refuse('bad-options', { code: SQLSTATE.invalid_parameter_value, message: 'the startup "options" parameter is malformed' }, principal);
+  }
+  const setting = refusedStartupSetting(params, options.rest);
+  if (setting !== null) {
+    return refuse(
+      'startup-setting-refused',
+      {
+        code: SQLSTATE.insufficient_privilege,
+        message: `tollgate: the startup setting "${setting}" is not passed to the database`,
+        hint: 'Only settings that change formatting, timeouts or transaction modes may come with the login; set others with SET in the session, where policy decides them.',
+      },
+      principal,
+    );
   }
   const granted = grantedLogins(context.policy.current(), principal, resource.name);
   if (granted.length === 0) {
@@ -283,6 +296,30 @@ export function parseStartupOptions(text: string): { login?: string; rest: strin
     rest.push(...consumed);
   }
   return login === undefined ? { rest } : { login, rest };
+}
+
+/**
+ * The first setting the client asked for at startup that may not reach the server, or `null`.
+ * Settings given at startup never pass through statement policy, so only the harmless ones the
+ * `sql` room lets any reader `SET` are forwarded: anything else (`search_path`, `role`,
+ * `standard_conforming_strings`, ...) could change which tables a statement names, or how the
+ * server reads the text the gateway classified. In `options`, the server takes `-c name=value` and
+ * `--name=value` with dashes as underscores (PostgreSQL docs §20.1.4); any other switch is refused.
+ */
+export function refusedStartupSetting(params: ReadonlyMap<string, string>, options: readonly string[]): string | null {
+  for (const name of params.keys()) {
+    if (GATEWAY_PARAMS.has(name) || name.startsWith('_pq_.')) continue;
+    if (!isHarmlessSetting(name)) return name;
+  }
+  for (let i = 0; i < options.length; i++) {
+    const arg = options[i] as string;
+    const setting = arg === '-c' ? (options[++i] ?? '') : arg.startsWith('-c') ? arg.slice(2) : arg.startsWith('--') ? arg.slice(2) : null;
+    if (setting === null) return arg;
+    const eq = setting.indexOf('=');
+    const name = (eq > 0 ? setting.slice(0, eq) : setting).replaceAll('-', '_');
+    if (eq <= 0 || !isHarmlessSetting(name)) return name;
+  }
+  return null;
 }
 
 function escapeOption(arg: string): string {

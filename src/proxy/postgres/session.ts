@@ -625,6 +625,7 @@ export class Session {
           return;
         }
         const replacement = this.#onBackendMessage(message);
+        if (this.#closed) return;
         if (replacement !== null && message.type === 'ErrorResponse') {
           // The message just read ends where the reader's consumed bytes end.
           const end = this.#received - reader.bufferedBytes;
@@ -717,6 +718,17 @@ export class Session {
         return this.#onError(head, message.fields.code, message.fields.severity);
       case 'EmptyQueryResponse':
         if (head?.kind === 'execute') this.#shift();
+        return null;
+      case 'ParameterStatus':
+        // Only a role that may run `admin` statements can turn it off; from then on the server
+        // would read backslashes in '...' as escapes and run other statements than the ones
+        // classified, so the session ends before it sends anything more.
+        if (message.name === 'standard_conforming_strings' && message.value !== 'on') {
+          this.#close('gateway', 'standard_conforming_strings turned off', fatalResponse({
+            code: SQLSTATE.feature_not_supported,
+            message: 'tollgate: standard_conforming_strings was turned off; the gateway reads SQL as the server does only with it on, so the session is closed',
+          }));
+        }
         return null;
       case 'PortalSuspended':
         if (head?.kind === 'execute') {

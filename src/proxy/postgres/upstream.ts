@@ -199,6 +199,11 @@ export async function connectUpstream(options: UpstreamLoginOptions): Promise<Up
           break;
         }
         case 'ParameterStatus':
+          // With standard_conforming_strings off the server reads backslashes in '...' as
+          // escapes, and the statements it runs would not be the ones the gateway classified.
+          if (message.name === 'standard_conforming_strings' && message.value !== 'on') {
+            return fail('unsafe-setting', `${where} runs with standard_conforming_strings=${message.value}; Tollgate needs it on (the default) to read SQL as the server does`);
+          }
           parameterStatus.push(message.raw);
           break;
         case 'NoticeResponse':

@@ -7,9 +7,33 @@ import { validateEvent } from '../../../src/audit/index.js';
 import { manualClock } from '../../../src/core/index.js';
 import { authFailureEvent, queryEvent, recordedParams, resultEvent } from '../../../src/proxy/postgres/audit-events.js';
 import { AuthFailureLimiter, isLoopbackAddress, parseStartupOptions } from '../../../src/proxy/postgres/index.js';
+import { refusedStartupSetting } from '../../../src/proxy/postgres/client-auth.js';
 import { refusedParse, REFUSED_SQL } from '../../../src/proxy/postgres/intercept.js';
 import { decodeFrontendMessage, encodeParse } from '../../../src/proxy/postgres/protocol/index.js';
 import { cstr, frame, int16, uint32 } from '../../helpers/pg-bytes.js';
+
+describe('refusedStartupSetting', () => {
+  const params = (entries: Record<string, string>) => new Map(Object.entries(entries));
+
+  it('lets through what drivers send at login: formatting, timeouts, transaction modes', () => {
+    const jdbc = params({ user: 'a', database: 'shop', client_encoding: 'UTF8', DateStyle: 'ISO', TimeZone: 'UTC', extra_float_digits: '2', application_name: 'x' });
+    expect(refusedStartupSetting(jdbc, [])).toBeNull();
+    expect(refusedStartupSetting(params({}), ['-c', 'statement_timeout=5s', '-cDateStyle=ISO', '--lock-timeout=1s'])).toBeNull();
+  });
+
+  it('names the first setting that would bypass statement policy, as a parameter or in options', () => {
+    expect(refusedStartupSetting(params({ search_path: 'secret' }), [])).toBe('search_path');
+    expect(refusedStartupSetting(params({ standard_conforming_strings: 'off' }), [])).toBe('standard_conforming_strings');
+    expect(refusedStartupSetting(params({}), ['-c', 'statement_timeout=5s', '-c', 'standard_conforming_strings=off'])).toBe('standard_conforming_strings');
+    expect(refusedStartupSetting(params({}), ['--session-authorization=postgres'])).toBe('session_authorization');
+    expect(refusedStartupSetting(params({}), ['-crole=postgres'])).toBe('role');
+  });
+
+  it('refuses server switches that are not settings, and settings without a value', () => {
+    expect(refusedStartupSetting(params({}), ['-d', '5'])).toBe('-d');
+    expect(refusedStartupSetting(params({}), ['-c', 'statement_timeout'])).toBe('statement_timeout');
+  });
+});
 
 describe('parseStartupOptions', () => {
   it('takes tollgate.login out of the options in every spelling the server accepts', () => {

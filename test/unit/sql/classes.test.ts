@@ -269,6 +269,9 @@ const ADMIN: readonly Case[] = [
   },
   { sql: "SELECT ext.dblink_exec('host=x', 'DROP TABLE t')", command: 'SELECT', class: 'admin', functions: ['ext.dblink_exec'] },
   { sql: "SELECT set_config('role', 'postgres', false)", command: 'SELECT', class: 'admin', functions: ['set_config'] },
+  // With it off the server would read backslashes in '...' as escapes, unlike the gateway's parser.
+  { sql: 'SET standard_conforming_strings = off', command: 'SET', class: 'admin' },
+  { sql: "SELECT set_config('standard_conforming_strings', 'off', false)", command: 'SELECT', class: 'admin', functions: ['set_config'] },
   { sql: "SELECT set_config(current_setting('x'), 'y', false)", command: 'SELECT', class: 'admin', functions: ['current_setting', 'set_config'] },
   // An admin call inside a write's CTE still makes the statement admin.
   {
