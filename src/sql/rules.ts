@@ -20,14 +20,15 @@ interface StatementRule {
  * formatted, how long the session waits, or the isolation and read-only mode of its transactions
  * (read-only enforcement belongs to the login's own privileges). Anything else (`search_path`, `role`,
  * `session_authorization`, custom `app.*` settings that row-level security may read, planner and
- * resource settings) is `admin`, and so is `standard_conforming_strings`: with it off the server
- * reads backslashes in string constants as escapes, so the text the gateway classified would no
- * longer be the statements the server runs. Names compare lower-cased, as PostgreSQL looks them up.
+ * resource settings) is `admin`, and so are the two settings that change how the server reads
+ * the text the gateway classified: `standard_conforming_strings` (off, backslashes in string
+ * constants are escapes) and `client_encoding` (in SJIS, BIG5 or GBK a backslash or quote can be
+ * the second byte of a character). The gateway reads SQL as UTF-8 with standard strings, the
+ * login's own settings. Names compare lower-cased, as PostgreSQL looks them up.
  */
 const HARMLESS_SETTINGS: ReadonlySet<string> = new Set([
   'application_name',
   'bytea_output',
-  'client_encoding',
   'client_min_messages',
   'datestyle',
   'default_transaction_deferrable',

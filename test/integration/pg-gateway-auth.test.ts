@@ -227,25 +227,30 @@ describe('token login', () => {
     await client.end();
   });
 
-  it('ends a session whose server turns standard_conforming_strings off', async () => {
+  it('ends a session whose server turns standard_conforming_strings off or leaves UTF8', async () => {
     const admins = await startPgGateway({
       postgres: server,
       tls: ca.issue('gateway'),
       policyYaml: DEFAULT_PG_POLICY.replace('statements: [read, write]', 'statements: [read, write, admin]'),
     });
     try {
-      const client = new pg.Client({ ...admins.pgConfig(BOB), ssl });
-      const ended = new Promise<Error>((resolve) => client.on('error', resolve));
-      await client.connect();
-      const refused = await client.query('SET standard_conforming_strings = off').then(
-        () => null,
-        (error: { code?: string; message: string }) => error,
-      );
-      const failure = refused ?? (await ended);
-      expect((failure as { code?: string }).code).toBe('0A000');
-      expect(failure.message).toContain('standard_conforming_strings was turned off');
-      await expect(client.query('SELECT 1')).rejects.toThrow();
-      await client.end().catch(() => undefined);
+      for (const [statement, setting] of [
+        ['SET standard_conforming_strings = off', 'standard_conforming_strings was changed to off'],
+        ["SET client_encoding = 'SJIS'", 'client_encoding was changed to SJIS'],
+      ] as const) {
+        const client = new pg.Client({ ...admins.pgConfig(BOB), ssl });
+        const ended = new Promise<Error>((resolve) => client.on('error', resolve));
+        await client.connect();
+        const refused = await client.query(statement).then(
+          () => null,
+          (error: { code?: string; message: string }) => error,
+        );
+        const failure = refused ?? (await ended);
+        expect((failure as { code?: string }).code).toBe('0A000');
+        expect(failure.message).toContain(setting);
+        await expect(client.query('SELECT 1')).rejects.toThrow();
+        await client.end().catch(() => undefined);
+      }
     } finally {
       await admins.close();
     }

@@ -19,6 +19,7 @@ import {
   type ProtocolError,
   type SSLResponse,
 } from './protocol/index.js';
+import { unsafeReadingSetting } from './upstream.js';
 
 /** An append whose outcome is read synchronously once settled (see {@link whenSettled}). */
 class TrackedAppend {
@@ -719,17 +720,19 @@ export class Session {
       case 'EmptyQueryResponse':
         if (head?.kind === 'execute') this.#shift();
         return null;
-      case 'ParameterStatus':
-        // Only a role that may run `admin` statements can turn it off; from then on the server
-        // would read backslashes in '...' as escapes and run other statements than the ones
-        // classified, so the session ends before it sends anything more.
-        if (message.name === 'standard_conforming_strings' && message.value !== 'on') {
-          this.#close('gateway', 'standard_conforming_strings turned off', fatalResponse({
+      case 'ParameterStatus': {
+        // Only a role that may run `admin` statements can change these; from then on the server
+        // would read other statements out of the text than the ones classified, so the session
+        // ends before the gateway relays anything more.
+        const unsafe = unsafeReadingSetting(message.name, message.value);
+        if (unsafe !== null) {
+          this.#close('gateway', `${unsafe} changed`, fatalResponse({
             code: SQLSTATE.feature_not_supported,
-            message: 'tollgate: standard_conforming_strings was turned off; the gateway reads SQL as the server does only with it on, so the session is closed',
+            message: `tollgate: ${unsafe} was changed to ${message.value}; the gateway reads SQL as the server does only with the login's UTF8 and standard strings, so the session is closed`,
           }));
         }
         return null;
+      }
       case 'PortalSuspended':
         if (head?.kind === 'execute') {
           const run = currentRun(head);

@@ -66,6 +66,19 @@ export type UpstreamResult =
   | { readonly ok: false; readonly reason: string; readonly error: ClientError };
 
 /**
+ * The name of a reported server setting whose value would make the server read statement text
+ * differently from the gateway's parser (UTF-8, standard strings), or `null`: with
+ * `standard_conforming_strings` off backslashes in '...' are escapes, and in a client encoding such
+ * as SJIS a backslash or quote can be the second byte of a character (PostgreSQL docs §4.1.2.1,
+ * §24.3.1).
+ */
+export function unsafeReadingSetting(name: string, value: string): string | null {
+  if (name === 'standard_conforming_strings') return value === 'on' ? null : name;
+  if (name === 'client_encoding') return value === 'UTF8' ? null : name;
+  return null;
+}
+
+/**
  * Connects to a resource's PostgreSQL and logs in with the chosen login's credentials, which
  * never reach the client (PostgreSQL docs §55.2.1 "Start-up", §55.3 "SASL Authentication"):
  * TCP; then, per the resource's `tls` mode, SSLRequest and a TLS handshake (§55.2.10); then the
@@ -199,10 +212,8 @@ export async function connectUpstream(options: UpstreamLoginOptions): Promise<Up
           break;
         }
         case 'ParameterStatus':
-          // With standard_conforming_strings off the server reads backslashes in '...' as
-          // escapes, and the statements it runs would not be the ones the gateway classified.
-          if (message.name === 'standard_conforming_strings' && message.value !== 'on') {
-            return fail('unsafe-setting', `${where} runs with standard_conforming_strings=${message.value}; Tollgate needs it on (the default) to read SQL as the server does`);
+          if (unsafeReadingSetting(message.name, message.value) !== null) {
+            return fail('unsafe-setting', `${where} runs with ${message.name}=${message.value}; Tollgate needs standard_conforming_strings on (the default) and client_encoding UTF8 to read SQL as the server does`);
           }
           parameterStatus.push(message.raw);
           break;

@@ -8,6 +8,7 @@ import { manualClock } from '../../../src/core/index.js';
 import { authFailureEvent, queryEvent, recordedParams, resultEvent } from '../../../src/proxy/postgres/audit-events.js';
 import { AuthFailureLimiter, isLoopbackAddress, parseStartupOptions } from '../../../src/proxy/postgres/index.js';
 import { refusedStartupSetting } from '../../../src/proxy/postgres/client-auth.js';
+import { unsafeReadingSetting } from '../../../src/proxy/postgres/upstream.js';
 import { refusedParse, REFUSED_SQL } from '../../../src/proxy/postgres/intercept.js';
 import { decodeFrontendMessage, encodeParse } from '../../../src/proxy/postgres/protocol/index.js';
 import { cstr, frame, int16, uint32 } from '../../helpers/pg-bytes.js';
@@ -32,6 +33,16 @@ describe('refusedStartupSetting', () => {
   it('refuses server switches that are not settings, and settings without a value', () => {
     expect(refusedStartupSetting(params({}), ['-d', '5'])).toBe('-d');
     expect(refusedStartupSetting(params({}), ['-c', 'statement_timeout'])).toBe('statement_timeout');
+  });
+});
+
+describe('unsafeReadingSetting', () => {
+  it('names the reported settings under which the server would read SQL unlike the gateway', () => {
+    expect(unsafeReadingSetting('standard_conforming_strings', 'on')).toBeNull();
+    expect(unsafeReadingSetting('standard_conforming_strings', 'off')).toBe('standard_conforming_strings');
+    expect(unsafeReadingSetting('client_encoding', 'UTF8')).toBeNull();
+    expect(unsafeReadingSetting('client_encoding', 'SJIS')).toBe('client_encoding');
+    expect(unsafeReadingSetting('TimeZone', 'UTC')).toBeNull();
   });
 });
 

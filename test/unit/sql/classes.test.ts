@@ -84,7 +84,6 @@ const READ: readonly Case[] = [
   { sql: "SET application_name = 'psql'", command: 'SET', class: 'read' },
   { sql: "SET LOCAL statement_timeout = '5s'", command: 'SET', class: 'read' },
   { sql: "SET TIME ZONE 'UTC'", command: 'SET', class: 'read' },
-  { sql: "SET NAMES 'UTF8'", command: 'SET', class: 'read' },
   { sql: 'SET "DateStyle" TO ISO, MDY', command: 'SET', class: 'read' },
   { sql: 'SET extra_float_digits = 3', command: 'SET', class: 'read' },
   { sql: 'RESET statement_timeout', command: 'RESET', class: 'read' },
@@ -271,6 +270,10 @@ const ADMIN: readonly Case[] = [
   { sql: "SELECT set_config('role', 'postgres', false)", command: 'SELECT', class: 'admin', functions: ['set_config'] },
   // With it off the server would read backslashes in '...' as escapes, unlike the gateway's parser.
   { sql: 'SET standard_conforming_strings = off', command: 'SET', class: 'admin' },
+  // In SJIS, BIG5 or GBK a backslash or quote can be the second byte of a character.
+  { sql: "SET NAMES 'SJIS'", command: 'SET', class: 'admin' },
+  { sql: "SET client_encoding = 'UTF8'", command: 'SET', class: 'admin' },
+  { sql: "SELECT set_config('client_encoding', 'BIG5', false)", command: 'SELECT', class: 'admin', functions: ['set_config'] },
   { sql: "SELECT set_config('standard_conforming_strings', 'off', false)", command: 'SELECT', class: 'admin', functions: ['set_config'] },
   { sql: "SELECT set_config(current_setting('x'), 'y', false)", command: 'SELECT', class: 'admin', functions: ['current_setting', 'set_config'] },
   // An admin call inside a write's CTE still makes the statement admin.
