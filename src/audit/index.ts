@@ -75,6 +75,7 @@ export { TLOG_PROOF_HEADER, formatProof, parseProof, verifyProofBundle } from '.
 export type { ProofBundle, FormatProofInput, ParseProofResult, ProofProblem, VerifyProofResult } from './proof.js';
 export { createChainVerifier } from './verify-chain.js';
 export type { ChainProblem, ChainFailure, ChainStep, ChainVerifierState, ChainVerifier, ChainVerifierOptions } from './verify-chain.js';
+export { auditPrincipal } from './principal.js';
 export { openFileStore } from './store/file-store.js';
 export type {
   AuditStore,

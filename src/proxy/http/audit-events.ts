@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AuditEvent, AuditPrincipal } from '../../audit/index.js';
+import { auditPrincipal, type AuditEvent } from '../../audit/index.js';
 import type { Principal } from '../../core/index.js';
 import type { Decision } from '../../policy/index.js';
 
@@ -37,25 +37,6 @@ export interface RecordedCaller {
  */
 export function sessionRef(sessionId: string): string {
   return createHash('sha256').update(sessionId, 'utf8').digest().subarray(0, 16).toString('base64url');
-}
-
-/**
- * Recorded form of each principal, built once: a session's or token's principal is one object
- * for as long as its login is cached, so its requests share the recorded form (records are
- * encoded, never changed, by the store).
- */
-const auditPrincipals = new WeakMap<Principal, AuditPrincipal>();
-
-export function auditPrincipal(principal: Principal): AuditPrincipal {
-  let recorded = auditPrincipals.get(principal);
-  if (recorded === undefined) {
-    recorded =
-      principal.email === undefined
-        ? { subject: principal.subject, groups: principal.groups }
-        : { subject: principal.subject, email: principal.email, groups: principal.groups };
-    auditPrincipals.set(principal, recorded);
-  }
-  return recorded;
 }
 
 /** Recorded form of each decision: `decide()` hands out one decision object per rule. */

@@ -2,7 +2,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AuditEvent } from '../../audit/index.js';
 import { systemClock } from '../../core/index.js';
-import { auditPrincipal, type ClientFacts } from './audit-events.js';
+import { auditPrincipal } from '../../audit/index.js';
+import type { ClientFacts } from './audit-events.js';
 import type { Caller } from './authenticate.js';
 import {
   CliLoginGrants,

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { AuditEvent, AuditPrincipal, AuditValue } from '../../audit/index.js';
+import { auditPrincipal, type AuditEvent, type AuditValue } from '../../audit/index.js';
 import type { Principal } from '../../core/index.js';
 import type { Decision } from '../../policy/index.js';
 import type { ClassifiedStatement } from '../../sql/index.js';
@@ -18,21 +18,6 @@ export interface SessionFacts {
   readonly resource: string;
   readonly login: string;
   readonly remote: string;
-}
-
-/** The record form of each session's principal, made once per principal rather than per record. */
-const auditPrincipals = new WeakMap<Principal, AuditPrincipal>();
-
-export function auditPrincipal(principal: Principal): AuditPrincipal {
-  let recorded = auditPrincipals.get(principal);
-  if (recorded === undefined) {
-    recorded =
-      principal.email === undefined
-        ? { subject: principal.subject, groups: principal.groups }
-        : { subject: principal.subject, email: principal.email, groups: principal.groups };
-    auditPrincipals.set(principal, recorded);
-  }
-  return recorded;
 }
 
 /** How the TLS of the client connection was set up, or `null` for a cleartext connection. */
