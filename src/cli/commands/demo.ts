@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TollgateError } from '../../core/index.js';
-import { banner, startDemoStack } from '../../demo/index.js';
-import { startGateway } from '../gateway.js';
 import type { CliIo } from '../io.js';
 import { createLogger } from '../logger.js';
 import { configFileReader, configTextSha256, describeReloadOutcome, startReloadTriggers } from '../reload.js';
@@ -25,6 +23,8 @@ export function registerDemoCommand(program: Command, io: CliIo): void {
     .option('--port-base <n>', 'move the ports to N (web), N+1 (Postgres), N+2 (admin), N+3..N+5 (demo IdP, app, PostgreSQL)')
     .option('--data-dir <dir>', 'where keys, the database and the audit log live', 'data/demo')
     .action(async (options: DemoOptions) => {
+      // Loaded here, not at the top: every other command would pay for the whole stack at start-up.
+      const [{ banner, startDemoStack }, { startGateway }] = await Promise.all([import('../../demo/index.js'), import('../gateway.js')]);
       const portBase = options.portBase === undefined ? undefined : parsePortBase(options.portBase);
       const logger = createLogger('warn');
       // Ctrl-C is ours from the start: the banner's "Ctrl-C stops the demo" must hold the moment

@@ -9,8 +9,6 @@ import {
   type CompiledPolicy,
   type Explanation,
 } from '../../policy/index.js';
-import { normalizeRequestTarget, ResourceRouter } from '../../proxy/http/index.js';
-import { loadSqlClassifier } from '../../sql/index.js';
 import { loadValidConfig } from '../config-file.js';
 import { CommandExit, EXIT, type CliIo } from '../io.js';
 
@@ -50,7 +48,7 @@ export function registerPolicyCommand(program: Command, io: CliIo): void {
       const principal = principalFrom(options);
       io.stdout(`principal: ${principal.subject}${principal.groups.length ? ` (groups: ${principal.groups.join(', ')})` : ''}\n`);
       const denied = options.http !== undefined
-        ? explainHttp(compiled, config, principal, options.http, options.resource, io)
+        ? await explainHttp(compiled, config, principal, options.http, options.resource, io)
         : await explainSql(compiled, principal, options.sql ?? '', options, io);
       if (denied) throw new CommandExit(EXIT.failed);
     });
@@ -66,20 +64,22 @@ function principalFrom(options: ExplainOptions): Principal {
 }
 
 /** Returns true when the request is denied. */
-function explainHttp(
+async function explainHttp(
   policy: CompiledPolicy,
   config: TollgateConfig,
   principal: Principal,
   request: string,
   resourceName: string | undefined,
   io: CliIo,
-): boolean {
+): Promise<boolean> {
   const match = /^([A-Za-z]+)\s+(\S+)$/.exec(request.trim());
   if (!match) throw new TollgateError('TG_ERR_USAGE', `--http "${request}": expected "METHOD URL", e.g. "GET /app/orders"`);
   const method = (match[1] ?? '').toUpperCase();
   const { hostname, target } = splitRequestUrl(match[2] ?? '/', config.server.public_url);
   // The same normalisation and routing as the HTTP gateway, so the path explained is the path
-  // the gateway would decide on and the upstream would receive.
+  // the gateway would decide on and the upstream would receive. Loaded here, as the other commands
+  // have no use for the HTTP gateway and should not pay for loading it.
+  const { normalizeRequestTarget, ResourceRouter } = await import('../../proxy/http/index.js');
   const normalized = normalizeRequestTarget(target);
   if (!normalized.ok) {
     io.stdout(`action: http ${method} ${target}\ndecision: the gateway refuses this request target with 400 (${normalized.problem})\n`);
@@ -120,6 +120,7 @@ async function explainSql(
     throw new TollgateError('TG_ERR_USAGE', `--resource ${options.resource}: no postgres resource of that name in the config`);
   }
   const login = options.login ?? grantedLogins(policy, principal, resource.name)[0] ?? resource.logins[0] ?? '';
+  const { loadSqlClassifier } = await import('../../sql/index.js');
   const classifier = await loadSqlClassifier();
   const result = classifier.classify(text);
   if (!result.ok) {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { loadValidConfigSource } from '../config-file.js';
-import { startGateway } from '../gateway.js';
 import type { CliIo } from '../io.js';
 import { createLogger } from '../logger.js';
 import { configFileReader, startReloadTriggers } from '../reload.js';
@@ -19,6 +18,8 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .requiredOption('--config <file>', 'the config file')
     .option('--watch-config', 'reload the config when its file changes (SIGHUP always reloads it)')
     .action(async (options: { config: string; watchConfig?: boolean }) => {
+      // Loaded here, not at the top: every other command would pay for the gateway at start-up.
+      const { startGateway } = await import('../gateway.js');
       const { config, sha256 } = loadValidConfigSource(options.config, io);
       const logger = createLogger(config.logging.level);
       const reader = configFileReader(options.config, io);

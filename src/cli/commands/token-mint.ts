@@ -1,7 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { TollgateError, deepFreeze, isTollgateError, requireDuration, type Principal } from '../../core/index.js';
-import { createDbTokens } from '../../identity/index.js';
 import { openConfiguredAuditStore } from '../audit-store.js';
 import { loadValidConfig } from '../config-file.js';
 import type { CliIo } from '../io.js';
@@ -40,6 +39,8 @@ export function registerTokenCommand(program: Command, io: CliIo): void {
         ...(user.includes('@') ? { email: user.toLowerCase() } : {}),
         groups: [...options.group],
       });
+      // Loaded here: the other commands have no use for the identity room and its OIDC client.
+      const { createDbTokens } = await import('../../identity/index.js');
       const tokens = createDbTokens({ publicUrl: config.server.public_url, identity: config.identity });
       const issued = tokens.issueDbToken(principal, ttlMs);
       if (!issued.ok) {
