@@ -11,12 +11,11 @@
  *
  *   node --import tsx bench/http/profile.ts [--rate 5700] [--seconds 8] [--top 25] [--out dir]
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ProfileReport } from './servers.js';
+import { ask, CONNECTIONS, openLoop, start, stop } from './control.js';
+import type { ProfileReport, ServerReport } from './servers.js';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
@@ -28,60 +27,6 @@ const SECONDS = Number(option('--seconds', '8'));
 const TOP = Number(option('--top', '25'));
 const OUT = option('--out', '') || mkdtempSync(join(tmpdir(), 'tollgate-http-profile-'));
 mkdirSync(OUT, { recursive: true });
-const CONNECTIONS = 64;
-const PATH = '/app/orders/42?limit=50';
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly cookie?: string;
-}
-
-interface OpenLoopResult {
-  readonly ok: number;
-  readonly errors: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p99Ms: number;
-}
-
-function start(mode: string, upstream?: string): Promise<Started> {
-  const child = fork(fileURLToPath(new URL('./servers.ts', import.meta.url)), [mode], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message: { url: string; cookie?: string }) => resolve({ child, ...message }));
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-    child.send({ upstream });
-  });
-}
-
-function ask<T>(started: Started, message: object, key: string): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (reply: Record<string, unknown>): void => {
-      if (!(key in reply)) return;
-      started.child.off('message', onMessage);
-      resolve(reply[key] as T);
-    };
-    started.child.on('message', onMessage);
-    started.child.send(message);
-  });
-}
-
-async function stop(started: Started): Promise<void> {
-  const exited = new Promise<void>((resolve) => started.child.once('exit', () => resolve()));
-  started.child.send({ close: true });
-  const timer = setTimeout(() => started.child.kill(), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function openLoop(target: Started, seconds: number): OpenLoopResult {
-  const script = fileURLToPath(new URL('./open-loop.ts', import.meta.url));
-  const args = ['--import', 'tsx', script, `${target.url}${PATH}`, String(RATE), String(seconds), String(CONNECTIONS), ...(target.cookie === undefined ? [] : [target.cookie])];
-  const result = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }).trim().split('\n').at(-1) ?? '{}') as OpenLoopResult;
-  if (result.errors > 0) throw new Error(`${result.errors} failed requests at ${RATE} req/s; the numbers would be meaningless`);
-  return result;
-}
-
 interface CallFrame {
   readonly functionName: string;
   readonly url: string;
@@ -148,13 +93,13 @@ function heapRows(path: string, requests: number): { rows: string[]; totalBytes:
 const upstream = await start('upstream');
 const gateway = await start('tollgate', upstream.url);
 try {
-  openLoop(gateway, 3);
-  const cpuBefore = await ask<number>(gateway, { report: true }, 'cpuMs');
-  const plain = openLoop(gateway, SECONDS);
-  const cpuAfter = await ask<number>(gateway, { report: true }, 'cpuMs');
-  await ask(gateway, { profile: 'start' }, 'profiling');
-  const profiled = openLoop(gateway, SECONDS);
-  const report = await ask<ProfileReport>(gateway, { profile: 'stop', dir: OUT }, 'profiled');
+  openLoop('warm-up', gateway, RATE, 3);
+  const cpuBefore = (await ask<ServerReport>(gateway, { report: true }, 'cpuMs')).cpuMs;
+  const plain = openLoop('unprofiled', gateway, RATE, SECONDS);
+  const cpuAfter = (await ask<ServerReport>(gateway, { report: true }, 'cpuMs')).cpuMs;
+  await ask<{ profiling: boolean }>(gateway, { profile: 'start' }, 'profiling');
+  const profiled = openLoop('profiled', gateway, RATE, SECONDS);
+  const { profiled: report } = await ask<{ profiled: ProfileReport }>(gateway, { profile: 'stop', dir: OUT }, 'profiled');
   const cpu = cpuRows(report.cpuProfile, profiled.ok);
   const heap = heapRows(report.heapProfile, profiled.ok);
   const lines = [

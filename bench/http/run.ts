@@ -19,13 +19,14 @@
  *
  *   node --import tsx bench/http/run.ts        (installs wrk from Debian's packages if missing)
  */
-import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { ask, CONNECTIONS, openLoop, PATH, start, stop, type OpenLoopResult, type Started } from './control.js';
 import type { ServerReport, WriteStats } from './servers.js';
+
 
 const SECONDS = 6;
 const WARMUP_SECONDS = 2;
@@ -35,14 +36,6 @@ const LATENCY_ROUNDS = 3;
 const MAX_ROUNDS = 6;
 /** Other processes' CPU during a run above which its round is disturbed, in cores. */
 const FOREIGN_CORES_LIMIT = 0.25;
-const CONNECTIONS = 64;
-const PATH = '/app/orders/42?limit=50';
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly cookie?: string;
-}
 
 interface WrkResult {
   readonly rps: number;
@@ -61,53 +54,19 @@ function ensureWrk(): void {
   }
 }
 
-interface OpenLoopResult {
-  readonly ok: number;
-  readonly errors: number;
-  readonly rate: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p99Ms: number;
-  readonly p999Ms: number;
-  readonly dueP99Ms: number;
-  readonly wakeLagP99Ms: number;
-  readonly cpuMsPerSecond: number;
-  readonly processCpuMs: number;
-}
-
 interface LatencyRun extends OpenLoopResult {
   /** CPU used by processes other than the bench's own during the run, in cores. */
   readonly foreignCores: number;
   readonly writes: WriteStats | null;
 }
 
-function start(mode: string, upstream?: string): Promise<Started> {
-  const child = fork(fileURLToPath(new URL('./servers.ts', import.meta.url)), [mode], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message: { url: string; cookie?: string }) => resolve({ child, ...message }));
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-    child.send({ upstream });
-  });
-}
-
 function report(started: Started): Promise<ServerReport> {
-  return new Promise((resolve) => {
-    started.child.once('message', (message: ServerReport) => resolve(message));
-    started.child.send({ report: true });
-  });
+  return ask<ServerReport>(started, { report: true }, 'cpuMs');
 }
 
 /** CPU time all cores spent busy so far, milliseconds. */
 function machineBusyMs(): number {
   return cpus().reduce((sum, { times }) => sum + times.user + times.nice + times.sys + times.irq, 0);
-}
-
-async function stop(started: Started): Promise<void> {
-  const exited = new Promise<void>((resolve) => started.child.once('exit', () => resolve()));
-  started.child.send({ close: true });
-  const timer = setTimeout(() => started.child.kill(), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function toMs(value: string, unit: string): number {
@@ -129,21 +88,12 @@ function wrk(url: string, seconds: number, cookie?: string): WrkResult {
   return { rps, p50Ms: latency('50'), p99Ms: latency('99'), errors };
 }
 
-function openLoop(name: string, url: string, rate: number, cookie?: string): OpenLoopResult {
-  const script = fileURLToPath(new URL('./open-loop.ts', import.meta.url));
-  const args = ['--import', 'tsx', script, `${url}${PATH}`, String(Math.round(rate)), String(LATENCY_SECONDS), String(CONNECTIONS), ...(cookie === undefined ? [] : [cookie])];
-  const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
-  const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as OpenLoopResult;
-  if (result.errors > 0) throw new Error(`${name}: ${result.errors} failed requests at ${Math.round(rate)} req/s; the numbers would be meaningless`);
-  return result;
-}
-
 /** One open-loop run against `target`, with the CPU the rest of the machine used meanwhile. */
 async function latencyRun(name: string, target: Started, servers: readonly Started[], rate: number): Promise<LatencyRun> {
   const before = await Promise.all(servers.map(report));
   const busyBefore = machineBusyMs();
   const startedAt = performance.now();
-  const result = openLoop(name, target.url, rate, target.cookie);
+  const result = openLoop(name, target, rate, LATENCY_SECONDS);
   const wallMs = performance.now() - startedAt;
   const busy = machineBusyMs() - busyBefore;
   const after = await Promise.all(servers.map(report));
