@@ -9,7 +9,8 @@
 import { Session as InspectorSession } from 'node:inspector';
 import { ALICE, startPgGateway } from '../../test/helpers/pg-gateway.js';
 import { startTestPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '../../test/helpers/postgres.js';
-import { acknowledgingStore, pgbench, post, run, summarize, type Profile, type Target } from './tools.js';
+import { runProcess } from '../../test/helpers/run-process.js';
+import { acknowledgingStore, pgbench, post, summarize, type Profile, type Target } from './tools.js';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name);
@@ -24,7 +25,7 @@ const CLIENTS = 8;
 async function main(): Promise<void> {
   const server = await startTestPostgres();
   try {
-    const init = await run('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', SUPERUSER, 'shop'], { PGPASSWORD: SUPERUSER_PASSWORD });
+    const init = await runProcess('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', SUPERUSER, 'shop'], { PGPASSWORD: SUPERUSER_PASSWORD });
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     await server.query('grant select on all tables in schema public to shop_reader');
     const gateway = await startPgGateway(DURABLE ? { postgres: server } : { postgres: server, wrapStore: acknowledgingStore });

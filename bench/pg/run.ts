@@ -26,7 +26,8 @@ import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../../src/audit/index.js';
 import { ALICE, startPgGateway } from '../../test/helpers/pg-gateway.js';
 import { LOGIN_PASSWORDS, startTestPostgres, SUPERUSER, SUPERUSER_PASSWORD } from '../../test/helpers/postgres.js';
-import { acknowledgingStore, pgbench, post, run, summarize, type Profile, type Target } from './tools.js';
+import { runProcess } from '../../test/helpers/run-process.js';
+import { acknowledgingStore, pgbench, post, summarize, type Profile, type Target } from './tools.js';
 
 const argSeconds = process.argv.indexOf('--seconds');
 const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 8;
@@ -175,7 +176,7 @@ async function main(): Promise<void> {
   const server = await startTestPostgres();
   const cleanups: (() => Promise<void> | void)[] = [() => server.stop()];
   try {
-    const init = await run('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', SUPERUSER, 'shop'], { PGPASSWORD: SUPERUSER_PASSWORD });
+    const init = await runProcess('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', SUPERUSER, 'shop'], { PGPASSWORD: SUPERUSER_PASSWORD });
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     await server.query('grant select on all tables in schema public to shop_reader');
 

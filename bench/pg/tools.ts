@@ -2,9 +2,9 @@
  * What the Postgres benchmarks share: running pgbench against a target, an audit store that
  * acknowledges at once, and CPU profiles of this process summarised by self time.
  */
-import { spawn } from 'node:child_process';
 import type { Session as InspectorSession } from 'node:inspector';
 import type { AuditStore } from '../../src/audit/index.js';
+import { runProcess } from '../../test/helpers/run-process.js';
 
 export interface Target {
   readonly name: string;
@@ -16,21 +16,9 @@ export interface Target {
   readonly inProcess: boolean;
 }
 
-export function run(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** `pgbench -S` (select only) against `target`'s `shop` database; resolves to its tps. */
 export async function pgbench(target: Target, mode: string, clients: number, seconds: number): Promise<number> {
-  const result = await run(
+  const result = await runProcess(
     'pgbench',
     ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(seconds), '-h', target.host, '-p', String(target.port), '-U', target.user, 'shop'],
     { PGPASSWORD: target.password, PGSSLMODE: 'disable' },

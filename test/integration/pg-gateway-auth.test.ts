@@ -4,7 +4,6 @@
  * failures, the per-source failure limit, upstream TLS with SCRAM channel binding, OIDC tokens,
  * and an upstream that is down.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import pg from 'pg';
@@ -16,6 +15,7 @@ import { cstr, frame, packet, version } from '../helpers/pg-bytes.js';
 import { ALICE, BOB, DEFAULT_PG_POLICY, MALLORY, startPgGateway, type PgGatewayHarness } from '../helpers/pg-gateway.js';
 import { query, types, WireClient } from '../helpers/pg-wire.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 import { createTestCa, type TestCa } from '../helpers/tls.js';
 
 let ca: TestCa;
@@ -36,16 +36,8 @@ afterAll(async () => {
   ca?.remove();
 });
 
-function psql(conninfo: string, password: string, sql = 'select current_user'): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('psql', ['-X', '-A', '-t', '-c', sql, conninfo], { env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function psql(conninfo: string, password: string, sql = 'select current_user'): Promise<ProcessRun> {
+  return runProcess('psql', ['-X', '-A', '-t', '-c', sql, conninfo], { PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' });
 }
 
 const dsn = (user: string, extra: string): string => `host=127.0.0.1 port=${gw.port} dbname=shop user=${user} ${extra}`;

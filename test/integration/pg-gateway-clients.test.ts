@@ -3,7 +3,6 @@
  * (simple, prepared, pooled), porsager `postgres` (extended protocol, pipelined) and pgbench;
  * policy decisions and PostgreSQL's own error semantics as the clients see them.
  */
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
@@ -12,25 +11,7 @@ import { ALICE, BOB, OPS, startPgGateway, type PgGatewayHarness } from '../helpe
 import { int32, packet } from '../helpers/pg-bytes.js';
 import { bind, execute, parse, query, sync, types, WireClient } from '../helpers/pg-wire.js';
 import { startTestPostgres, SUPERUSER, SUPERUSER_PASSWORD, type TestPostgres } from '../helpers/postgres.js';
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runTool(command: string, args: readonly string[], env: Readonly<Record<string, string>>, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, PGCONNECT_TIMEOUT: '10', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
+import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 
 let server: TestPostgres;
 let gw: PgGatewayHarness;
@@ -45,9 +26,12 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function psql(principal: typeof ALICE, args: readonly string[], input?: string, conninfo = ''): Promise<Run> {
+/** Clients give up on a gateway that does not answer instead of hanging the test. */
+const CONNECT_TIMEOUT = { PGCONNECT_TIMEOUT: '10' };
+
+function psql(principal: typeof ALICE, args: readonly string[], input?: string, conninfo = ''): Promise<ProcessRun> {
   const dsn = `host=${gw.host} port=${gw.port} dbname=shop user=${principal.email} sslmode=disable ${conninfo}`;
-  return runTool('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...args, dsn], { PGPASSWORD: gw.token(principal) }, input);
+  return runProcess('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...args, dsn], { ...CONNECT_TIMEOUT, PGPASSWORD: gw.token(principal) }, input);
 }
 
 async function withClient<T>(principal: typeof ALICE, body: (client: pg.Client) => Promise<T>, extra: pg.ClientConfig = {}): Promise<T> {
@@ -301,12 +285,13 @@ describe('raw extended-protocol pipeline', () => {
 
 describe('pgbench', () => {
   it('runs the select-only benchmark in simple and prepared mode', async () => {
-    const env = { PGPASSWORD: SUPERUSER_PASSWORD };
-    const init = await runTool('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', SUPERUSER, 'shop'], env);
+    const env = { ...CONNECT_TIMEOUT, PGPASSWORD: SUPERUSER_PASSWORD };
+    const init = await runProcess('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', SUPERUSER, 'shop'], env);
     expect(init.code, init.stderr).toBe(0);
     await server.query('grant select on all tables in schema public to shop_reader');
     for (const mode of ['simple', 'prepared']) {
-      const run = await runTool('pgbench', ['-n', '-S', '-M', mode, '-c', '4', '-t', '50', '-h', gw.host, '-p', String(gw.port), '-U', ALICE.email as string, 'shop'], {
+      const run = await runProcess('pgbench', ['-n', '-S', '-M', mode, '-c', '4', '-t', '50', '-h', gw.host, '-p', String(gw.port), '-U', ALICE.email as string, 'shop'], {
+        ...CONNECT_TIMEOUT,
         PGPASSWORD: gw.token(ALICE),
         PGSSLMODE: 'disable',
       });
