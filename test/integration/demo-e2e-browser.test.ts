@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_USERS } from '../../src/demo/index.js';
 import { frameAtSeq, recordBytes } from '../helpers/audit-files.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, watchErrors } from '../helpers/chromium.js';
 import { demoRoot, freeDemoPortBase, removeDemoRoot, startDemo, type RunningDemo } from '../helpers/demo.js';
 
 /**
@@ -28,20 +28,6 @@ function demoUser(name: string): { email: string; password: string } {
 
 const alice = demoUser('alice');
 const carol = demoUser('carol');
-
-/** Script errors, Content Security Policy violations and failed loads of `page`, as they happen. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
-  });
-  page.on('response', (response) => {
-    // The browser's own favicon request is not the page's.
-    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') errors.push(`${response.status()} ${response.url()}`);
-  });
-  return errors;
-}
 
 /** Fills the demo IdP's sign-in form (not the one-click forms of its user table) and submits it. */
 async function signIn(page: Page, idp: string, user: { email: string; password: string }): Promise<void> {

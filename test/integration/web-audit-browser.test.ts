@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, watchErrors } from '../helpers/chromium.js';
 import { ALICE } from '../helpers/http-gateway.js';
 import { CAROL, principalOf, recordPgSession, startWebAudit, waitForVerified, type RecordedPgSession, type WebAuditHarness } from '../helpers/web-audit.js';
 
@@ -31,16 +31,7 @@ describe('audit review pages in a browser', () => {
   it('signs carol in, opens a session from /audit, and proves a record in the browser', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    // Script errors and Content Security Policy violations show as console errors; failed loads
-    // are checked by their responses (the browser's own favicon request is not the page's).
-    page.on('console', (message) => {
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text());
-    });
-    page.on('response', (response) => {
-      if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') errors.push(`${response.status()} ${response.url()}`);
-    });
+    const errors = watchErrors(page);
 
     await page.goto(`${w.h.url}/audit`);
     await page.fill('input[name=login]', CAROL.email);
