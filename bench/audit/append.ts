@@ -29,6 +29,8 @@ export interface AppendBenchResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly recordBytes: number;
+  /** Mean time from a batch's write call to its return (write and sync with O_DSYNC). */
+  readonly meanWriteMs: number;
   /** Process CPU time (user + system, all threads) per record. */
   readonly cpuMicrosPerRecord: number;
   /** Time the event loop spent running code (not waiting for I/O), per record: the writer's own cost. */
@@ -67,6 +69,7 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
   let batches = 0;
   let batchRecords = 0;
   let recordBytes = 0;
+  let writeMs = 0;
   const store = await openFileStore({
     dir,
     logId: BENCH_LOG_ID,
@@ -76,8 +79,9 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
       appended: (ms) => {
         if (latencyCount < latencies.length) latencies[latencyCount++] = ms;
       },
-      batch: ({ records, bytes }) => {
+      batch: ({ records, bytes, durationMs }) => {
         batches += 1;
+        writeMs += durationMs;
         batchRecords += records;
         recordBytes = Math.round(bytes / records) - 8;
       },
@@ -109,6 +113,7 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       recordBytes,
+      meanWriteMs: writeMs / Math.max(1, batches),
       cpuMicrosPerRecord: (cpu.user + cpu.system) / options.records,
       loopMicrosPerRecord: (loop.active * 1000) / options.records,
       loopUtilization: loop.utilization,
@@ -131,6 +136,7 @@ export function formatAppendResult(result: AppendBenchResult): string {
     ['**durable appends/s**', `**${Math.round(result.recordsPerSecond).toLocaleString('en-US')}** (target ≥ 100,000)`],
     ['batches', String(result.batches)],
     ['mean batch size', result.meanBatch.toFixed(1)],
+    ['mean write cycle (write and sync, per batch)', `${result.meanWriteMs.toFixed(3)} ms`],
     ['append latency p50', `${result.p50Ms.toFixed(2)} ms`],
     ['append latency p99', `${result.p99Ms.toFixed(2)} ms`],
     ['CPU per record (user + system, all threads)', `${result.cpuMicrosPerRecord.toFixed(1)} µs`],

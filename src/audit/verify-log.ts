@@ -423,7 +423,7 @@ class Verification {
       const problem = this.#authenticate(candidate, size);
       if (isSigners(problem)) {
         const covered = (candidate.checkpoint as Checkpoint).size;
-        const torn = this.#tornTail === null ? '' : ` (the last segment ends with ${this.#tornTail.bytes} bytes of an incomplete frame)`;
+        const torn = this.#tornTail === null ? '' : ` (the last segment ends with ${this.#tornTail.bytes} bytes of unfinished writes, ${this.#tornTail.reason})`;
         return {
           ok: false,
           seq: size,

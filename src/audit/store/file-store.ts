@@ -15,6 +15,7 @@ import { fastLeafHash, fastLeafHexOfPrefixed } from './fast-hash.js';
 import { nodeStoreFs } from './file-io.js';
 import type { StoreFile, StoreFs } from './file-io.js';
 import { FrameArena, sliceChunks } from './frame.js';
+import { MAX_BATCH_BYTES, WRITES_IN_FLIGHT } from './in-flight.js';
 import { segmentName, segmentsOf, TEMP_SUFFIX } from './layout.js';
 import { acquireDirLock } from './lock.js';
 import type { DirLock } from './lock.js';
@@ -318,6 +319,12 @@ interface Flush {
   readonly firstSeq: number;
   readonly endPrev: string;
   readonly started: number;
+  /** Where the batch starts in the segment that holds the committed end (or the batch before). */
+  readonly at: number;
+  /** It may reach past `segmentSize`, into new segments: such a batch goes to disk alone. */
+  readonly rolls: boolean;
+  /** Its write has returned, while a batch before it is still on its way: it commits after that one. */
+  written: { readonly segment: Segment; readonly end: number } | null;
   /** Refused while in flight (a failure elsewhere, or a passed deadline); never committed. */
   abandoned: boolean;
   /** Settles when the batch's I/O has finished, whatever the outcome. */
@@ -327,41 +334,48 @@ interface Flush {
 /**
  * Records sealed per event-loop turn (about 0.1 ms of work). A burst larger than this reaches
  * the disk in parts: the first part is written while the next is sealed, and finished I/O and
- * other sockets get their turn in between. With 64 busy writers this settles into two groups
- * that take turns, one sealing while the other's write syncs; measured here, that beats one
- * group of 64 whose sealing and sync cannot overlap.
+ * other sockets get their turn in between. With 64 busy writers this settles into two batches
+ * of 32 on their way at once, the callers of one sealing their next records while the other
+ * syncs; measured here, that beats one group of 64 whose sealing and sync cannot overlap.
  */
 const SEAL_CHUNK = 32;
 
 /**
  * The single writer of one audit directory.
  *
- * Group commit as a two-stage pipeline. `append()` queues the event. The writer seals queued
- * events in order (seq, prev chain, time), encoding each record's canonical text straight into
- * its frame, up to {@link SEAL_CHUNK} per event-loop turn. One batch at a time goes to disk as
- * one vectored write; with durability `always` the segment is open with O_DSYNC, so that write
- * returns only once the data is on stable storage (POSIX synchronized I/O data integrity, the
- * guarantee of fdatasync) and the batch costs one trip to the I/O thread instead of two. Every
- * append of the batch resolves then. Sealing goes on while a batch is on its way, so the CPU
- * work of the next batch overlaps the disk's work on this one; a batch is never larger than
- * `maxRecords`. Writes never overlap: the bytes on disk are always the committed records
- * followed by at most the one batch in flight and then preallocated zeros (see
- * {@link PREALLOCATE_BYTES}), which is what recovery's torn-tail rules expect.
+ * Group commit as a pipeline. `append()` queues the event. The writer seals queued events in
+ * order (seq, prev chain, time), encoding each record's canonical text straight into its frame,
+ * up to {@link SEAL_CHUNK} per event-loop turn. A batch goes to disk as one vectored write; with
+ * durability `always` the segment is open with O_DSYNC, so that write returns only once the data
+ * is on stable storage (POSIX synchronized I/O data integrity, the guarantee of fdatasync) and
+ * the batch costs one trip to the I/O thread instead of two. Sealing goes on while batches are
+ * on their way, so the CPU work of the next batch overlaps the disk's work; a batch holds at most
+ * `maxRecords` records and {@link MAX_BATCH_BYTES} bytes.
  *
- * When sealed records are handed to the disk:
- * - when the previous batch finishes: what was queued meanwhile is sealed and goes at once
- *   (it has already waited one sync);
- * - when the disk is idle: at the end of the event-loop turn that sealed them, so a lone append
- *   goes out at once, and appends made in the same turn (statements parsed from several
- *   sockets) share one sync;
+ * Up to {@link WRITES_IN_FLIGHT} batch writes are on their way at once, each to its own range
+ * after the one before. They may reach the disk in any order, so a batch commits (seq advanced,
+ * appends resolved) only once it and every batch before it have returned: an acknowledged
+ * record never lies behind one that is not durable. A crash can therefore leave, after the
+ * committed records, a gap of preallocated zeros (see {@link PREALLOCATE_BYTES}) where an
+ * earlier write did not land and a later batch's frames after it; recovery cuts such a tail
+ * (`unfinished-writes`), which never reaches further than the writes in flight can. A batch
+ * that starts a new segment goes alone.
+ *
+ * When sealed records are handed to the disk, if fewer than {@link WRITES_IN_FLIGHT} writes are
+ * on their way:
+ * - when a batch finishes: what was queued meanwhile is sealed and goes at once (it has already
+ *   waited);
+ * - otherwise at the end of the event-loop turn that sealed them, so a lone append goes out at
+ *   once, and appends made in the same turn (statements parsed from several sockets) share one
+ *   sync;
  * - deferred appends (outcome records nobody waits on) do not start a write: they go with the
  *   next record that does, or `maxDelayMs` after the first of them was sealed, so they add no
  *   sync of their own in front of the requests that wait;
- * - at once when `maxRecords` are sealed.
+ * - at once when the batch is full.
  *
- * Nothing is committed (seq advanced, appends resolved) before its sync. A failed write or sync,
- * or a passed deadline, commits nothing more: the batch in flight and everything sealed are
- * refused, and the files are truncated back to the committed end before appends are accepted
+ * Nothing is committed before its sync. A failed write or sync, or a passed deadline, commits
+ * nothing more: the batches in flight and everything sealed are refused, and the files are
+ * truncated back to the committed end before appends are accepted
  * again, so seqs never skip and no half frame stays behind.
  */
 class FileAuditStore implements AuditStore {
@@ -377,9 +391,10 @@ class FileAuditStore implements AuditStore {
   #envelope: { readonly timeMs: number; readonly envelope: RecordEnvelope | null } = { timeMs: Number.NaN, envelope: null };
   #sealSeq: number;
   #sealPrev: string;
-  #flush: Flush | null = null;
-  /** I/O of a refused batch that has not finished yet; the repair waits for it. */
-  #abandonedIo: Promise<void> | null = null;
+  /** Batches on their way to disk, oldest first; at most {@link WRITES_IN_FLIGHT}. */
+  #flushes: Flush[] = [];
+  /** I/O of refused batches that has not finished yet; the repair waits for it. */
+  readonly #abandonedIo = new Set<Promise<void>>();
   #pumpScheduled = false;
   /**
    * Armed when only deferred records are sealed and the disk is idle. Left to fire when a write
@@ -515,23 +530,46 @@ class FileAuditStore implements AuditStore {
     if (this.#status !== 'ready') return;
     this.#sealQueued();
     this.#maybeFlush();
-    if (this.#queue.length > 0 && this.#sealed.items.length < this.#s.maxRecords) this.#schedulePump();
+    if (this.#queue.length > 0 && !this.#sealedFull()) this.#schedulePump();
     // Every event may have been refused as invalid, leaving nothing to flush.
     this.#wakeIfDrained();
   };
 
   /** Seals up to one chunk of the queue, as far as the next batch has room. */
   #sealQueued(): void {
-    const room = this.#s.maxRecords - this.#sealed.items.length;
-    if (this.#queue.length > 0 && room > 0) this.#seal(Math.min(room, SEAL_CHUNK));
+    if (this.#queue.length > 0 && !this.#sealedFull()) this.#seal(SEAL_CHUNK);
+  }
+
+  /** The next batch has reached `maxRecords` or {@link MAX_BATCH_BYTES}. */
+  #sealedFull(): boolean {
+    const sealed = this.#sealed;
+    return sealed.items.length >= this.#s.maxRecords || this.#arena.framed - sealed.start >= MAX_BATCH_BYTES;
+  }
+
+  /**
+   * Whether the disk takes another batch now: fewer than {@link WRITES_IN_FLIGHT} are on their
+   * way, and neither those nor the next one may start a segment (a roll cuts and syncs the
+   * segment it leaves, which must not race a write into it).
+   */
+  #diskFree(): boolean {
+    const flushes = this.#flushes;
+    if (flushes.length === 0) return true;
+    if (flushes.length >= WRITES_IN_FLIGHT || flushes.some((flush) => flush.rolls)) return false;
+    return this.#writeEnd() + this.#sealed.bytes <= this.#s.segmentSize;
+  }
+
+  /** Where the next batch starts in the current segment: after the batches on their way. */
+  #writeEnd(): number {
+    const last = this.#flushes.at(-1);
+    return last === undefined ? this.#segment.bytes : last.at + last.bytes;
   }
 
   /** Hands the sealed records to the disk when the rules in the class comment say so. */
   #maybeFlush(): void {
     const sealed = this.#sealed;
-    if (this.#status !== 'ready' || this.#flush !== null || sealed.items.length === 0) return;
+    if (this.#status !== 'ready' || sealed.items.length === 0 || !this.#diskFree()) return;
     const since = sealed.deferredSince;
-    if (!sealed.urgent && since !== null && sealed.items.length < this.#s.maxRecords && this.#closing === null) {
+    if (!sealed.urgent && since !== null && !this.#sealedFull() && this.#closing === null) {
       // A deferred record never waits so long that its append deadline could pass.
       const wait = since + Math.min(this.#s.maxDelayMs, this.#s.appendTimeoutMs / 2) - performance.now();
       if (wait > 0) {
@@ -553,16 +591,16 @@ class FileAuditStore implements AuditStore {
   /** Seals up to `count` queued events after the last sealed one. */
   #seal(count: number): void {
     const { logId, clock } = this.#s;
-    const whole = this.#queue.length <= count;
-    const taken = whole ? this.#queue : this.#queue.slice(0, count);
-    this.#queue = whole ? [] : this.#queue.slice(count);
+    const queue = this.#queue;
     const sealed = this.#sealed;
     const arena = this.#arena;
     const timeMs = clock.now();
     // The envelope is checked once per millisecond; seq and prev are the writer's own.
     if (this.#envelope.timeMs !== timeMs) this.#envelope = { timeMs, envelope: recordEnvelope(logId, timeMs) };
     const { envelope } = this.#envelope;
-    for (const item of taken) {
+    let taken = 0;
+    for (; taken < count && taken < queue.length && !this.#sealedFull(); taken++) {
+      const item = queue[taken]!;
       if (item.settled) continue;
       let leafHex = envelope === null ? null : arena.addEvent(item.event, envelope, this.#sealSeq, this.#sealPrev);
       if (leafHex === null) {
@@ -587,12 +625,14 @@ class FileAuditStore implements AuditStore {
       this.#sealSeq += 1;
       this.#sealPrev = leafHex;
     }
+    this.#queue = taken === queue.length ? [] : queue.slice(taken);
     sealed.bytes = arena.framed - sealed.start;
   }
 
   #startFlush(): void {
     const batch = this.#sealed;
     this.#sealed = this.#emptySealed();
+    const at = this.#writeEnd();
     const flush: Flush = {
       items: batch.items,
       leaves: batch.leaves,
@@ -601,37 +641,48 @@ class FileAuditStore implements AuditStore {
       // Nothing is sealed after this batch yet, so the seal cursor is the batch's end.
       endPrev: this.#sealPrev,
       started: performance.now(),
+      at,
+      rolls: at + batch.bytes > this.#s.segmentSize,
+      written: null,
       abandoned: false,
       io: Promise.resolve(),
     };
-    this.#flush = flush;
-    flush.io = this.#writeFrames(this.#arena.take(), batch.start, batch.ends, flush.firstSeq).then(
+    this.#flushes.push(flush);
+    flush.io = this.#writeFrames(this.#arena.take(), batch.start, batch.ends, flush.firstSeq, at).then(
       (end) => this.#flushDone(flush, end, null),
       (error: unknown) => this.#flushDone(flush, null, error),
     );
   }
 
   #flushDone(flush: Flush, end: { segment: Segment; end: number } | null, failure: unknown): void {
-    if (flush.abandoned) {
-      if (this.#abandonedIo === flush.io) this.#abandonedIo = null;
-      return;
-    }
-    this.#flush = null;
+    if (flush.abandoned) return;
     if (end === null) {
+      this.#flushes.splice(this.#flushes.indexOf(flush), 1);
       this.#rejectAll(flush.items, this.#degrade(this.#ioError(failure, 'write the batch')));
       return;
     }
-    this.#commit(flush, end.segment, end.end);
-    // Appends that came while the batch was on its way join the next one, which starts now.
-    this.#sealQueued();
+    flush.written = end;
+    // Batches commit in log order: one whose write returned first waits for those before it.
+    const committed: Flush[] = [];
+    for (let first = this.#flushes[0]; first?.written != null; first = this.#flushes[0]) {
+      this.#flushes.shift();
+      this.#advance(first, first.written.segment, first.written.end);
+      committed.push(first);
+    }
+    if (committed.length === 0) return;
+    // The next batch goes to disk before these appends resolve: their callers' work then
+    // overlaps its write instead of delaying it. Appends that came while the batch was on its
+    // way and are not sealed yet join it.
+    if (this.#sealed.items.length === 0) this.#sealQueued();
     this.#maybeFlush();
+    for (const done of committed) this.#resolve(done);
     this.#maybeExtend();
     if (this.#queue.length > 0) this.#schedulePump();
     this.#wakeIfDrained();
   }
 
-  /** The batch is on disk (written, with durability `interval`): advance and resolve. */
-  #commit(flush: Flush, segment: Segment, end: number): void {
+  /** The batch is on disk (written, with durability `interval`): the committed end moves past it. */
+  #advance(flush: Flush, segment: Segment, end: number): void {
     if (segment !== this.#segment) {
       // The batch rolled over to segments it created: they are committed now.
       void this.#segment.file.close().catch(() => undefined);
@@ -644,6 +695,10 @@ class FileAuditStore implements AuditStore {
     this.#totalBytes += flush.bytes;
     this.#nextSeq = flush.firstSeq + flush.items.length;
     this.#lastLeafHex = flush.endPrev;
+  }
+
+  /** Resolves the appends of a committed batch. */
+  #resolve(flush: Flush): void {
     const always = this.#s.durability === 'always';
     const done = performance.now();
     const { observer } = this.#s;
@@ -662,7 +717,7 @@ class FileAuditStore implements AuditStore {
 
   #wakeIfDrained(): void {
     if (this.#drained.length === 0) return;
-    const idle = this.#flush === null && (this.#status !== 'ready' || (this.#queue.length === 0 && this.#sealed.items.length === 0));
+    const idle = this.#flushes.length === 0 && (this.#status !== 'ready' || (this.#queue.length === 0 && this.#sealed.items.length === 0));
     if (!idle) return;
     const waiting = this.#drained;
     this.#drained = [];
@@ -676,11 +731,11 @@ class FileAuditStore implements AuditStore {
    * next one is created, so the files on disk always hold a prefix of the log. Checks, at the
    * same time as the write, that the segment is still linked in the directory. Commits nothing.
    */
-  async #writeFrames(chunks: readonly Buffer[], start: number, ends: readonly number[], firstSeq: number): Promise<{ segment: Segment; end: number }> {
+  async #writeFrames(chunks: readonly Buffer[], start: number, ends: readonly number[], firstSeq: number, offset: number): Promise<{ segment: Segment; end: number }> {
     const { fs, dir, segmentSize } = this.#s;
     let segment = this.#segment;
     // `at` in the segment file holds stream offset `from`.
-    let at = segment.bytes;
+    let at = offset;
     let from = start;
     const end = ends[ends.length - 1] ?? start;
     for (let i = 0; at + end - from > segmentSize && i < ends.length; i++) {
@@ -782,7 +837,7 @@ class FileAuditStore implements AuditStore {
   // ---- deadlines ---------------------------------------------------------------------------
 
   #oldest(): Pending | undefined {
-    return this.#flush?.items[0] ?? this.#sealed.items[0] ?? this.#queue[0];
+    return this.#flushes[0]?.items[0] ?? this.#sealed.items[0] ?? this.#queue[0];
   }
 
   /**
@@ -803,7 +858,7 @@ class FileAuditStore implements AuditStore {
     const now = performance.now();
     const limit = this.#s.appendTimeoutMs;
     const overdue = (item: Pending | undefined) => item !== undefined && item.at + limit <= now;
-    if (this.#flush !== null && overdue(this.#flush.items[0])) {
+    if (overdue(this.#flushes[0]?.items[0])) {
       // The disk has not finished a batch within the deadline. Its appends and everything after
       // them are refused now; the batch is never committed, and its bytes are cut before the
       // store accepts appends again.
@@ -821,12 +876,12 @@ class FileAuditStore implements AuditStore {
     this.#armWatchdog();
   };
 
-  /** Refuses every sealed, unwritten record; sealing restarts after the batch in flight, or the committed end. */
+  /** Refuses every sealed, unwritten record; sealing restarts after the batches in flight, or the committed end. */
   #dropSealed(error: unknown): void {
     this.#rejectAll(this.#sealed.items, error);
-    const flush = this.#flush;
-    this.#sealSeq = flush === null ? this.#nextSeq : flush.firstSeq + flush.items.length;
-    this.#sealPrev = flush === null ? this.#lastLeafHex : flush.endPrev;
+    const last = this.#flushes.at(-1);
+    this.#sealSeq = last === undefined ? this.#nextSeq : last.firstSeq + last.items.length;
+    this.#sealPrev = last === undefined ? this.#lastLeafHex : last.endPrev;
     // Their frames are the arena's untaken ones.
     this.#arena.take();
     this.#sealed = this.#emptySealed();
@@ -866,14 +921,16 @@ class FileAuditStore implements AuditStore {
       this.#s.observer.stateChanged?.(this.state());
     }
     this.#rejectAll(this.#queue.splice(0), unavailable);
-    // The batch in flight was written after the committed end; the repair cuts it.
-    const flush = this.#flush;
-    if (flush !== null) {
+    // The batches in flight were written after the committed end; the repair cuts them.
+    for (const flush of this.#flushes) {
       flush.abandoned = true;
       this.#rejectAll(flush.items, unavailable);
-      this.#abandonedIo = flush.io;
-      this.#flush = null;
+      const io = flush.io;
+      this.#abandonedIo.add(io);
+      const forget = (): void => void this.#abandonedIo.delete(io);
+      void io.then(forget, forget);
     }
+    this.#flushes = [];
     this.#dropSealed(unavailable);
     if (this.#closing === null) this.#scheduleRepair();
     this.#wakeIfDrained();
@@ -916,7 +973,9 @@ class FileAuditStore implements AuditStore {
   }
 
   async #settleInflight(): Promise<void> {
-    while (this.#flush !== null || this.#abandonedIo !== null) await (this.#flush?.io ?? this.#abandonedIo);
+    while (this.#flushes.length > 0 || this.#abandonedIo.size > 0) {
+      await Promise.allSettled([...this.#flushes.map((flush) => flush.io), ...this.#abandonedIo]);
+    }
     while (this.#syncing !== null) await this.#syncing;
     await this.#settleExtension();
   }
@@ -1052,7 +1111,7 @@ class FileAuditStore implements AuditStore {
     this.#retryTimer = null;
     if (this.#repairing !== null) await this.#repairing;
     // Everything queued before close() is still written.
-    while (this.#flush !== null || (this.#status === 'ready' && (this.#queue.length > 0 || this.#sealed.items.length > 0))) {
+    while (this.#flushes.length > 0 || (this.#status === 'ready' && (this.#queue.length > 0 || this.#sealed.items.length > 0))) {
       this.#schedulePump();
       await new Promise<void>((wake) => this.#drained.push(wake));
     }

@@ -8,7 +8,9 @@ import { CompactRange } from '../merkle.js';
 import { fastLeafHash, fastNodeHash } from './fast-hash.js';
 import type { StoreFs } from './file-io.js';
 import { FRAME_OVERHEAD_BYTES, frameAt, MAX_FRAME_RECORD_BYTES } from './frame.js';
+import { UNFINISHED_TAIL_MAX_BYTES } from './in-flight.js';
 import { segmentName } from './layout.js';
+import { unfinishedWrites } from './unfinished-tail.js';
 import type { SegmentEntry } from './layout.js';
 
 /** Why the end of the last segment was cut on open. */
@@ -19,12 +21,19 @@ export type TornTailReason =
    * The last frame (the last one before the end of the file or its preallocated zeros) fails its
    * CRC: a write whose pages did not all reach the disk.
    */
-  | 'crc-mismatch';
+  | 'crc-mismatch'
+  /**
+   * Batch writes that were on their way together and did not all finish: zeros where a write
+   * never landed, with frames written after them (see {@link unfinishedWrites}).
+   */
+  | 'unfinished-writes';
 
 /** A torn end of the last segment: why, and how many bytes from where it starts. */
 export interface TornWrite {
   readonly reason: TornTailReason;
   readonly bytes: number;
+  /** With `unfinished-writes`: whole, correct frames after the gap, cut with it (never acknowledged). */
+  readonly frames?: number;
 }
 
 export interface SegmentCut {
@@ -37,6 +46,8 @@ export interface SegmentCut {
   readonly reason: TornTailReason;
   /** The seq the torn frame would have had. */
   readonly seq: number;
+  /** With `unfinished-writes`: whole, correct frames after the gap, cut with it (never acknowledged). */
+  readonly frames?: number;
 }
 
 export interface RecoveredLog {
@@ -198,7 +209,7 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
         if (seq < signedSize) {
           throw tamperedAt(seq, 'invalid-record', `the frame of a record the signed checkpoint covers (size ${signedSize}) is damaged (${tail.reason}): records were removed or altered below the signed size`, position);
         }
-        cut = { file: name, offset, bytes: tail.bytes, reason: tail.reason, seq };
+        cut = { file: name, offset, bytes: tail.bytes, reason: tail.reason, seq, ...(tail.frames === undefined ? {} : { frames: tail.frames }) };
         break;
       }
       if (end < 0) end = cut === null ? size : cut.offset;
@@ -222,10 +233,12 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
  * - `'end'`: zeros from there to the end of the file. The writer preallocates segment space with
  *   zeros ahead of its writes, and a record is never empty, so a zero length word at a frame
  *   boundary followed by nothing but zeros is the end of the log, not damage.
- * - a {@link TornWrite}: what an interrupted write leaves, which the store cuts (and records) on
- *   its next open: a frame cut short by the end of the file, or a last frame that fails its CRC
- *   with nothing but zeros (or nothing) after it.
- * - `'damage'`: anything else, such as zeros between frames or a bad frame with data after it.
+ * - a {@link TornWrite}: what interrupted writes leave, which the store cuts (and records) on
+ *   its next open: a frame cut short by the end of the file, a last frame that fails its CRC
+ *   with nothing but zeros (or nothing) after it, or the batches that were in flight together
+ *   with a gap of zeros where one of them did not land (no further from the end than those
+ *   batches reach, {@link UNFINISHED_TAIL_MAX_BYTES}).
+ * - `'damage'`: anything else, such as altered bytes in a frame with data after it.
  */
 export async function classifyTail(
   fs: StoreFs,
@@ -242,7 +255,27 @@ export async function classifyTail(
   } else if (found.length === 0 && (await allZero(fs, path, offset, size))) {
     return 'end';
   }
-  return (await completedSince(fs, path, offset)) ? 'end' : 'damage';
+  if (await completedSince(fs, path, offset)) return 'end';
+  return (await unfinishedTail(fs, path, offset, size)) ?? 'damage';
+}
+
+/** The tail from `offset` as unfinished batch writes, or null when it is not what they leave. */
+async function unfinishedTail(fs: StoreFs, path: string, offset: number, size: number): Promise<TornWrite | null> {
+  const length = Math.min(size - offset, UNFINISHED_TAIL_MAX_BYTES);
+  if (offset + length < size && !(await allZero(fs, path, offset + length, size))) return null;
+  const bytes = Buffer.allocUnsafe(length);
+  const file = await fs.openReadOnly(path);
+  try {
+    for (let have = 0; have < length; ) {
+      const n = await file.read(bytes, have, length - have, offset + have);
+      if (n === 0) return null;
+      have += n;
+    }
+  } finally {
+    await file.close();
+  }
+  const found = unfinishedWrites(bytes, offset, offset + length === size);
+  return found === null ? null : { reason: 'unfinished-writes', bytes: found.bytes, frames: found.frames };
 }
 
 /** Re-reads of a suspect frame before calling it damage, and the pause between them. */

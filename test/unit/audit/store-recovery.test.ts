@@ -97,6 +97,22 @@ describe('file store recovery: torn tails are cut and recorded', () => {
     expect(Object.keys(records[8]!.data).sort()).toEqual(['bytes', 'file', 'offset', 'reason', 'seq']);
   });
 
+  it('cuts a gap of zeros beyond the signed size with the frames after it, as batch writes in flight leave, and says how many', async () => {
+    const dir = await crashImage(3, 4);
+    const { frames } = readLog(dir);
+    const gap = frames[5]!;
+    const end = frames[6]!.offset + frames[6]!.length;
+    const bytes = readFileSync(join(dir, FIRST));
+    bytes.fill(0, gap.offset, gap.offset + gap.length);
+    writeFileSync(join(dir, FIRST), bytes);
+    const store = await open(dir);
+    expect(store.state()).toMatchObject({ status: 'ready', size: 6, checkpointSize: 3 });
+    await store.close();
+    const { records } = readLog(dir);
+    expect(records.map((r) => r.request_id ?? r.kind)).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4', 'audit.recovered']);
+    expect(records[5]).toMatchObject({ kind: 'audit.recovered', data: { file: FIRST, offset: gap.offset, bytes: end - gap.offset, reason: 'unfinished-writes', seq: 5, frames: 1 } });
+  });
+
   it('cuts a whole last frame that fails its CRC when no checkpoint covers it', async () => {
     const dir = await crashImage(5, 3);
     const last = readLog(dir).frames[7]!;
@@ -209,11 +225,30 @@ describe('file store recovery: torn tails are cut and recorded', () => {
 });
 
 describe('file store recovery: other damage is tampering', () => {
-  it('names the seq of a zeroed frame with records after it, in preallocated space too', async () => {
+  it('names the seq of a zeroed frame with more records after it than batch writes in flight can leave', async () => {
+    const dir = newDir();
+    const store = await open(dir);
+    for (let i = 0; i < 3; i++) await store.append(sampleEvent(i));
+    await store.checkpointNow();
+    // Past UNFINISHED_TAIL_MAX_BYTES (two batches of 1 MiB, a largest frame each) of frames.
+    const pad = 'p'.repeat(2000);
+    for (let i = 3; i < 1300; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => store.append({ ...sampleEvent(i + k), data: { pad } })));
+    }
+    const image = join(newDir(), 'image');
+    snapshotDir(dir, image);
+    const frame = readLog(image).frames[5]!;
+    const bytes = readFileSync(join(image, FIRST));
+    bytes.fill(0, frame.offset, frame.offset + frame.length);
+    writeFileSync(join(image, FIRST), bytes);
+    await expectTampered(image, 5, 'invalid-record');
+  });
+
+  it('names the seq of a zeroed frame followed by a frame with altered bytes', async () => {
     const dir = await crashImage(3, 4);
     const frame = readLog(dir).frames[5]!;
+    flipRecordByte(dir, 6);
     const bytes = readFileSync(join(dir, FIRST));
-    expect(bytes.length).toBeGreaterThan(logEnd(dir, FIRST));
     bytes.fill(0, frame.offset, frame.offset + frame.length);
     writeFileSync(join(dir, FIRST), bytes);
     await expectTampered(dir, 5, 'invalid-record');
