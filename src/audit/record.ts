@@ -256,20 +256,47 @@ export function recordText(event: AuditEvent, options: SealOptions): string | nu
   return end < 0 ? null : utf8DecodeStrict(into.subarray(0, end));
 }
 
-/** The envelope fields every record of a batch shares, checked once. */
+/** The envelope fields every record of a batch shares, checked once and encoded once. */
 export interface RecordEnvelope {
-  /** `log_id` as JSON text. */
-  readonly logIdText: string;
-  /** `time`, RFC 3339 with milliseconds (no quotes). */
-  readonly time: string;
+  /** UTF-8 of `log_id`'s JSON text and the opening of `prev`: `"<log id>","prev":"`. */
+  readonly logIdToPrev: Uint8Array;
+  /** UTF-8 of the record's last members: `,"time":"<RFC 3339>","v":1}`. */
+  readonly timeToEnd: Uint8Array;
 }
 
 /** The envelope of records sealed by log `logId` at `timeMs`, or `null` when sealRecord would refuse either. */
 export function recordEnvelope(logId: string, timeMs: number): RecordEnvelope | null {
   if (typeof logId !== 'string' || logId === '' || hasLoneSurrogate(logId)) return null;
   const time = Number.isSafeInteger(timeMs) && Math.abs(timeMs) <= 8.64e15 ? new Date(timeMs).toISOString() : '';
-  return isRecordTime(time) ? { logIdText: JSON.stringify(logId), time } : null;
+  if (!isRecordTime(time)) return null;
+  return {
+    logIdToPrev: utf8Encode(`${JSON.stringify(logId)},"prev":"`),
+    timeToEnd: utf8Encode(`,"time":"${time}","v":${RECORD_VERSION}}`),
+  };
 }
+
+// The fixed text between a record's values, encoded once. Members are in canonical (UTF-16) key
+// order, as buildRecord inserts them: data, decision, kind, log_id, prev, principal, ref,
+// request_id, resource, seq, session_id, time, v.
+const OPEN_DATA = utf8Encode('{"data":');
+const DECISION_ALLOW = utf8Encode(',"decision":{"effect":"allow","reason":');
+const DECISION_DENY = utf8Encode(',"decision":{"effect":"deny","reason":');
+const RULE = utf8Encode(',"rule":');
+const RULE_NULL_END = utf8Encode(',"rule":null}');
+const PRINCIPAL_EMAIL = utf8Encode(',"principal":{"email":');
+const PRINCIPAL_GROUPS = utf8Encode(',"principal":{"groups":[');
+const GROUPS = utf8Encode(',"groups":[');
+const SUBJECT = utf8Encode('],"subject":');
+const REF = utf8Encode(',"ref":');
+const REQUEST_ID = utf8Encode(',"request_id":');
+const RESOURCE = utf8Encode(',"resource":');
+const SEQ = utf8Encode(',"seq":');
+const SESSION_ID = utf8Encode(',"session_id":');
+const NULL = utf8Encode('null');
+const TRUE = utf8Encode('true');
+const FALSE = utf8Encode('false');
+/** `,"kind":"<kind>","log_id":` for each kind, so that checking the kind also finds its text. */
+const KIND_TO_LOG_ID: ReadonlyMap<string, Uint8Array> = new Map(RECORD_KINDS.map((kind) => [kind, utf8Encode(`,"kind":"${kind}","log_id":`)]));
 
 /**
  * Writes the UTF-8 of the canonical record {@link sealRecord} would seal from `event` into
@@ -278,83 +305,145 @@ export function recordEnvelope(logId: string, timeMs: number): RecordEnvelope | 
  * -1 whenever the event needs sealRecord's full treatment (see {@link recordText}).
  *
  * `into` must have room for {@link MAX_RECORD_BYTES} from `at`; an event that encodes longer
- * is refused (-1), whatever it wrote past the room being dropped by the typed array. `seq` must
- * be a safe integer ≥ 0 and `prev` 64 lowercase hex digits (the writer's own counter and the
- * SHA-256 it just computed): they are not checked again.
+ * is refused (-1), whatever it wrote past the room being dropped. `seq` must be a safe integer
+ * ≥ 0 and `prev` 64 lowercase hex digits (the writer's own counter and the SHA-256 it just
+ * computed): they are not checked again.
  */
 export function encodeRecordInto(event: AuditEvent, envelope: RecordEnvelope, seq: number, prev: string, into: Uint8Array, at: number): number {
   if (typeof event !== 'object' || event === null) return -1;
   for (const key in event) if (!EVENT_FIELDS.has(key)) return -1;
   const { kind, principal, resource, decision, request_id, session_id, ref, data } = event;
-  if (!isRecordKind(kind) || !isPlainObject(data)) return -1;
-  // Members in canonical (UTF-16) key order, as buildRecord inserts them.
-  let end = writeRaw(into, at, '{"data":');
-  end = writeValue(into, end, data, 0);
+  const kindToLogId = typeof kind === 'string' ? KIND_TO_LOG_ID.get(kind) : undefined;
+  if (kindToLogId === undefined || !isPlainObject(data)) return -1;
+  let end = writeValue(into, writeBytes(into, at, OPEN_DATA), data, 0);
   if (end < 0) return -1;
   if (decision !== undefined) {
-    end = writeDecision(into, writeRaw(into, end, ',"decision":'), decision);
+    end = writeDecision(into, end, decision);
     if (end < 0) return -1;
   }
-  // Pieces are written one by one: a template would build a string only to walk it once.
-  end = writeRaw(into, writeRaw(into, end, ',"kind":"'), kind);
-  end = writeRaw(into, writeRaw(into, end, '","log_id":'), envelope.logIdText);
-  end = writeRaw(into, writeRaw(into, end, ',"prev":"'), prev);
+  end = writeBytes(into, writeBytes(into, end, kindToLogId), envelope.logIdToPrev);
+  end = writeAscii(into, end, prev);
   into[end++] = 0x22;
   if (principal !== undefined) {
-    end = writePrincipal(into, writeRaw(into, end, ',"principal":'), principal);
+    end = writePrincipal(into, end, principal);
     if (end < 0) return -1;
   }
   if (ref !== undefined) {
     if (!Number.isSafeInteger(ref) || ref < 0 || ref >= seq) return -1;
-    end = writeRaw(into, writeRaw(into, end, ',"ref":'), String(ref));
+    end = writeAscii(into, writeBytes(into, end, REF), String(ref));
   }
   if (request_id !== undefined) {
-    end = writeString(into, writeRaw(into, end, ',"request_id":'), request_id);
+    end = writeString(into, writeBytes(into, end, REQUEST_ID), request_id);
     if (end < 0) return -1;
   }
   if (resource !== undefined) {
-    end = writeString(into, writeRaw(into, end, ',"resource":'), resource);
+    end = writeString(into, writeBytes(into, end, RESOURCE), resource);
     if (end < 0) return -1;
   }
-  end = writeRaw(into, writeRaw(into, end, ',"seq":'), String(seq));
+  end = writeAscii(into, writeBytes(into, end, SEQ), String(seq));
   if (session_id !== undefined) {
-    end = writeString(into, writeRaw(into, end, ',"session_id":'), session_id);
+    end = writeString(into, writeBytes(into, end, SESSION_ID), session_id);
     if (end < 0) return -1;
   }
-  end = writeRaw(into, writeRaw(into, end, ',"time":"'), envelope.time);
-  end = writeRaw(into, end, VERSION_TAIL);
+  end = writeBytes(into, end, envelope.timeToEnd);
   return end - at > MAX_RECORD_BYTES ? -1 : end;
 }
 
-/** The end of every record: the closing quote of `time`, then `v`. */
-const VERSION_TAIL = `","v":${RECORD_VERSION}}`;
+/** Up to this many bytes a loop copies faster than a call to `Uint8Array.prototype.set` (measured on Node 20). */
+const COPY_LOOP_MAX = 15;
 
-/** UTF-8 of well-formed `text` at `at` (no escaping: constants and JSON text); returns the end. */
-function writeRaw(into: Uint8Array, at: number, text: string): number {
-  let end = at;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) into[end++] = c;
-    else end = writeNonAscii(into, end, text, i, c);
-    if (c >= 0xd800 && c <= 0xdbff) i++;
+/** Copies `bytes` to `at`; returns the end. Bytes past the end of `into` are dropped, as every writer here drops them. */
+function writeBytes(into: Uint8Array, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n > COPY_LOOP_MAX && at + n <= into.length) {
+    into.set(bytes, at);
+  } else {
+    for (let i = 0; i < n; i++) into[at + i] = bytes[i]!;
   }
-  return end;
+  return at + n;
+}
+
+/** `text`, known to be ASCII without anything to escape (hex, decimal digits), at `at`; returns the end. */
+function writeAscii(into: Uint8Array, at: number, text: string): number {
+  const n = text.length;
+  for (let i = 0; i < n; i++) into[at + i] = text.charCodeAt(i);
+  return at + n;
+}
+
+/**
+ * Strings at least this long go to the native path ({@link writeStringRest}) without the
+ * character loop. One native copy costs about as much as 40 ASCII characters of the loop on
+ * Node 20 (a regular expression test, a view, `TextEncoder.encodeInto`, and flattening a
+ * concatenated string), measured per record with the shapes of bench/audit/encode.ts; most
+ * strings of a record are shorter.
+ */
+const NATIVE_MIN = 40;
+/** After a non-ASCII character the loop writes two to four bytes per character, so the native path pays off sooner. */
+const NATIVE_REST_MIN = 16;
+/** A character JSON.stringify escapes in a well-formed string (ECMA-262 QuoteJSONString). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+/** 1 for each ASCII code JSON.stringify writes as it is. */
+const PLAIN_ASCII = new Uint8Array(0x80);
+for (let c = 0x20; c < 0x80; c++) if (c !== 0x22 && c !== 0x5c) PLAIN_ASCII[c] = 1;
+const textEncoder = new TextEncoder();
+
+/**
+ * `text` as a JSON string exactly as `JSON.stringify` writes it (ECMA-262 QuoteJSONString, the
+ * form RFC 8785 §3.2.2.2 adopts), in UTF-8; -1 for a lone surrogate, which sealRecord refuses.
+ * A short string's leading plain ASCII is copied by a tight loop; the rest of it, or all of a
+ * long string, goes to {@link writeStringRest}.
+ */
+function writeString(into: Uint8Array, at: number, text: unknown): number {
+  if (typeof text !== 'string') return -1;
+  into[at] = 0x22;
+  const start = at + 1;
+  const n = text.length;
+  let i = 0;
+  if (n < NATIVE_MIN) {
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80 || PLAIN_ASCII[c] === 0) break;
+      into[start + i] = c;
+    }
+    if (i === n) {
+      into[start + n] = 0x22;
+      return start + n + 1;
+    }
+  }
+  return writeStringRest(into, start, text, i);
+}
+
+/**
+ * Writes `text` from its character `from` (the characters before it, plain ASCII, are already
+ * at `start`) and the closing quote. When enough is left and the whole string needs no escape
+ * and is well-formed, one `TextEncoder.encodeInto` writes it all (its UTF-8 is then exactly
+ * what JSON.stringify quotes); otherwise the character loop does.
+ */
+function writeStringRest(into: Uint8Array, start: number, text: string, from: number): number {
+  const n = text.length;
+  if (n - from < NATIVE_REST_MIN || NEEDS_ESCAPE.test(text) || hasLoneSurrogate(text)) return writeEscaped(into, start + from, text, from);
+  // Every character takes at least one byte, and the closing quote one more: a string that
+  // cannot fit runs past the room the record may take, so the record is refused as too long.
+  const room = into.length - start;
+  if (room <= n) return -1;
+  const { read, written } = textEncoder.encodeInto(text, new Uint8Array(into.buffer, into.byteOffset + start, room));
+  if (read !== n) return -1;
+  // A closing quote that falls past the room is dropped like any write there, and the end
+  // returned is then past the room too: the record's size check refuses it.
+  into[start + written] = 0x22;
+  return start + written + 1;
 }
 
 /** The letter of the short escape JSON.stringify writes for each control character (`\n`), or 0 where it writes `\u00XX`. */
 const SHORT_ESCAPES = new Uint8Array(0x20);
 for (const [code, letter] of [[0x08, 'b'], [0x09, 't'], [0x0a, 'n'], [0x0c, 'f'], [0x0d, 'r']] as const) SHORT_ESCAPES[code] = letter.charCodeAt(0);
-const HEX_DIGITS = '0123456789abcdef';
+const HEX_DIGITS = utf8Encode('0123456789abcdef');
 
-/**
- * `text` as a JSON string exactly as `JSON.stringify` writes it (ECMA-262 QuoteJSONString, the
- * form RFC 8785 §3.2.2.2 adopts), in UTF-8; -1 for a lone surrogate, which sealRecord refuses.
- */
-function writeString(into: Uint8Array, at: number, text: unknown): number {
-  if (typeof text !== 'string') return -1;
+/** The character loop of {@link writeStringRest}: escapes and UTF-8 by hand, from character `from` at `at`, then the closing quote. */
+function writeEscaped(into: Uint8Array, at: number, text: string, from: number): number {
   let end = at;
-  into[end++] = 0x22;
-  for (let i = 0; i < text.length; i++) {
+  const n = text.length;
+  for (let i = from; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c >= 0x20 && c < 0x80) {
       if (c === 0x22 || c === 0x5c) into[end++] = 0x5c;
@@ -365,38 +454,31 @@ function writeString(into: Uint8Array, at: number, text: unknown): number {
       if (short !== 0) {
         into[end++] = short;
       } else {
-        end = writeRaw(into, end, `u00${HEX_DIGITS[c >> 4]}${HEX_DIGITS[c & 0xf]}`);
+        into[end++] = 0x75;
+        into[end++] = 0x30;
+        into[end++] = 0x30;
+        into[end++] = HEX_DIGITS[c >> 4]!;
+        into[end++] = HEX_DIGITS[c & 0xf]!;
       }
+    } else if (c < 0x800) {
+      into[end++] = 0xc0 | (c >> 6);
+      into[end++] = 0x80 | (c & 0x3f);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      into[end++] = 0xe0 | (c >> 12);
+      into[end++] = 0x80 | ((c >> 6) & 0x3f);
+      into[end++] = 0x80 | (c & 0x3f);
     } else {
-      if (c >= 0xd800 && c <= 0xdfff) {
-        const d = text.charCodeAt(i + 1);
-        if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) return -1;
-      }
-      end = writeNonAscii(into, end, text, i, c);
-      if (c >= 0xd800) i += c <= 0xdbff ? 1 : 0;
+      const d = text.charCodeAt(i + 1);
+      if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) return -1;
+      const point = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      into[end++] = 0xf0 | (point >> 18);
+      into[end++] = 0x80 | ((point >> 12) & 0x3f);
+      into[end++] = 0x80 | ((point >> 6) & 0x3f);
+      into[end++] = 0x80 | (point & 0x3f);
+      i++;
     }
   }
   into[end++] = 0x22;
-  return end;
-}
-
-/** UTF-8 of code unit `c` at `text[i]` (c ≥ 0x80; a high surrogate is followed by its low half). */
-function writeNonAscii(into: Uint8Array, at: number, text: string, i: number, c: number): number {
-  let end = at;
-  if (c < 0x800) {
-    into[end++] = 0xc0 | (c >> 6);
-  } else if (c >= 0xd800 && c <= 0xdbff) {
-    const point = 0x10000 + ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00);
-    into[end++] = 0xf0 | (point >> 18);
-    into[end++] = 0x80 | ((point >> 12) & 0x3f);
-    into[end++] = 0x80 | ((point >> 6) & 0x3f);
-    into[end++] = 0x80 | (point & 0x3f);
-    return end;
-  } else {
-    into[end++] = 0xe0 | (c >> 12);
-    into[end++] = 0x80 | ((c >> 6) & 0x3f);
-  }
-  into[end++] = 0x80 | (c & 0x3f);
   return end;
 }
 
@@ -405,18 +487,20 @@ function writePrincipal(into: Uint8Array, at: number, value: AuditPrincipal): nu
   for (const key in value) if (key !== 'subject' && key !== 'email' && key !== 'groups') return -1;
   const { subject, email, groups } = value;
   if (!Array.isArray(groups)) return -1;
-  let end = at;
-  if (email !== undefined) {
-    end = writeString(into, writeRaw(into, end, '{"email":'), email);
+  let end: number;
+  if (email === undefined) {
+    end = writeBytes(into, at, PRINCIPAL_GROUPS);
+  } else {
+    end = writeString(into, writeBytes(into, at, PRINCIPAL_EMAIL), email);
     if (end < 0) return -1;
+    end = writeBytes(into, end, GROUPS);
   }
-  end = writeRaw(into, end, email === undefined ? '{"groups":[' : ',"groups":[');
-  for (let i = 0; i < groups.length && end >= 0; i++) {
+  for (let i = 0; i < groups.length; i++) {
     if (i > 0) into[end++] = 0x2c;
     end = writeString(into, end, groups[i]);
+    if (end < 0) return -1;
   }
-  if (end < 0) return -1;
-  end = writeString(into, writeRaw(into, end, '],"subject":'), subject);
+  end = writeString(into, writeBytes(into, end, SUBJECT), subject);
   if (end < 0) return -1;
   into[end++] = 0x7d;
   return end;
@@ -427,10 +511,10 @@ function writeDecision(into: Uint8Array, at: number, value: AuditDecision): numb
   for (const key in value) if (key !== 'effect' && key !== 'rule' && key !== 'reason') return -1;
   const { effect, rule, reason } = value;
   if (effect !== 'allow' && effect !== 'deny') return -1;
-  let end = writeString(into, writeRaw(into, at, effect === 'allow' ? '{"effect":"allow","reason":' : '{"effect":"deny","reason":'), reason);
+  let end = writeString(into, writeBytes(into, at, effect === 'allow' ? DECISION_ALLOW : DECISION_DENY), reason);
   if (end < 0) return -1;
-  end = writeRaw(into, end, ',"rule":');
-  end = rule === null ? writeRaw(into, end, 'null') : writeString(into, end, rule);
+  if (rule === null) return writeBytes(into, end, RULE_NULL_END);
+  end = writeString(into, writeBytes(into, end, RULE), rule);
   if (end < 0) return -1;
   into[end++] = 0x7d;
   return end;
@@ -442,15 +526,15 @@ function writeDecision(into: Uint8Array, at: number, value: AuditDecision): numb
  * are written in sorted key order, which is the canonical order for every key, index-like or not.
  */
 function writeValue(into: Uint8Array, at: number, value: unknown, depth: number): number {
-  if (value === null) return writeRaw(into, at, 'null');
+  if (value === null) return writeBytes(into, at, NULL);
   switch (typeof value) {
     case 'boolean':
-      return writeRaw(into, at, value ? 'true' : 'false');
+      return writeBytes(into, at, value ? TRUE : FALSE);
     case 'string':
       return writeString(into, at, value);
     case 'number':
       // String(-0) is "0", the canonical spelling.
-      return Number.isSafeInteger(value) ? writeRaw(into, at, String(value)) : -1;
+      return Number.isSafeInteger(value) ? writeAscii(into, at, String(value)) : -1;
     case 'object':
       break;
     default:
@@ -471,13 +555,7 @@ function writeValue(into: Uint8Array, at: number, value: unknown, depth: number)
     return end;
   }
   if (!isPlainObject(value)) return -1;
-  const keys = Object.keys(value);
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) {
-      keys.sort();
-      break;
-    }
-  }
+  const keys = sortedKeys(value);
   into[end++] = 0x7b;
   let first = true;
   for (const key of keys) {
@@ -494,6 +572,34 @@ function writeValue(into: Uint8Array, at: number, value: unknown, depth: number)
   }
   into[end++] = 0x7d;
   return end;
+}
+
+/** Up to this many keys an insertion sort beats `Array.prototype.sort`, whose setup dominates small arrays. */
+const INSERTION_SORT_MAX = 16;
+
+/**
+ * The object's own enumerable keys in UTF-16 code unit order (RFC 8785 §3.2.3), the order the
+ * default `Array.prototype.sort` gives and JavaScript's `<` on strings compares by. Callers'
+ * objects are small and often unsorted (`{ method, path, host }`), so a short insertion sort
+ * does most of the work.
+ */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value);
+  const n = keys.length;
+  if (n > INSERTION_SORT_MAX) {
+    for (let i = 1; i < n; i++) if (keys[i - 1]! > keys[i]!) return keys.sort();
+    return keys;
+  }
+  for (let i = 1; i < n; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /**

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { genesisPrev, MAX_RECORD_BYTES, RECORD_KINDS, sealRecord } from '../../../src/audit/index.js';
 import type { AuditEvent, AuditValue, SealOptions } from '../../../src/audit/index.js';
-import { recordText } from '../../../src/audit/record.js';
+import { encodeRecordInto, recordEnvelope, recordText } from '../../../src/audit/record.js';
 
 const LOG = 'tollgate.example.com/audit';
 const at = (seq = 5): SealOptions => ({ logId: LOG, seq, prev: genesisPrev(LOG), timeMs: Date.UTC(2025, 0, 31, 12, 0, 0, 7) });
@@ -18,6 +18,47 @@ function sealedText(event: AuditEvent, options: SealOptions): string | null {
 }
 
 const principal = { subject: 'sub-alice', email: 'alice@example.com', groups: ['engineering'] };
+
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+const OFFSET_BUFFER = new ArrayBuffer(MAX_RECORD_BYTES + 96);
+
+/**
+ * recordText's work done by encodeRecordInto into a view that starts 24 bytes into its buffer,
+ * at position 16 of the view, over stale bytes: an encoder that ignored the view's offset or
+ * its start, or skipped a byte, gives different text.
+ */
+function encodedAtOffset(event: AuditEvent, options: SealOptions): string | null {
+  const envelope = recordEnvelope(options.logId, options.timeMs);
+  if (envelope === null || !Number.isSafeInteger(options.seq) || options.seq < 0 || !/^[0-9a-f]{64}$/.test(options.prev)) return null;
+  const into = new Uint8Array(OFFSET_BUFFER, 24, 16 + MAX_RECORD_BYTES);
+  new Uint8Array(OFFSET_BUFFER).fill(0xff);
+  const end = encodeRecordInto(event, envelope, options.seq, options.prev, into, 16);
+  return end < 0 ? null : strictDecoder.decode(into.subarray(16, end));
+}
+
+const PLAIN_ASCII = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -./:;=?@_~';
+
+/**
+ * Strings of every length from 0 to 100, so on both sides of the encoder's length thresholds
+ * (where long strings, and the rest of a string after a non-ASCII character, are copied
+ * natively instead of by the character loop): a run of plain ASCII with up to three `special`
+ * characters put anywhere in it.
+ */
+function acrossThresholds(special: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  return fc.tuple(fc.integer({ min: 0, max: 100 }), fc.nat(), fc.array(fc.tuple(fc.nat(), special), { maxLength: 3 })).map(([length, seed, inserts]) => {
+    let text = '';
+    for (let i = 0; i < length; i++) text += PLAIN_ASCII[(seed + i * 7) % PLAIN_ASCII.length];
+    for (const [where, char] of inserts) {
+      const cut = where % (text.length + 1);
+      text = text.slice(0, cut) + char + text.slice(cut);
+    }
+    return text;
+  });
+}
+
+/** Characters that change how a string is written: escapes, controls, DEL, two- to four-byte UTF-8. */
+const SPECIAL = fc.constantFrom('"', '\\', '\n', '\u0007', '\u001f', '\u007f', 'é', '€', '\u2028', '\ufffd', '😀');
+const LONE_SURROGATE = fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff');
 
 describe('recordText', () => {
   it.each<[string, AuditEvent]>([
@@ -51,6 +92,8 @@ describe('recordText', () => {
     ['keys that look like array indexes', { kind: 'ws.close', data: { 10: 'ten', 9: 'nine', b: 'b', '': 'empty', '01': 'zero-one' } }],
     ['text that needs escaping and characters beyond the BMP', { kind: 'pg.query', data: { statement: 'select \'\u0000\t\u001f\u2028 😀 é\'' } }],
     ['negative zero and the largest safe integers', { kind: 'pg.result', data: { a: -0, b: Number.MAX_SAFE_INTEGER, c: Number.MIN_SAFE_INTEGER } }],
+    ['more keys than the insertion sort takes, in reverse order', { kind: 'http.request', data: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${String(39 - i).padStart(2, '0')}`, i])) }],
+    ['a few keys in reverse order', { kind: 'http.request', data: { z: 1, y: 2, x: 3, b: 4, a: 5 } }],
   ])('takes the fast path for %s, with exactly sealRecord’s bytes', (_what, event) => {
     const text = recordText(event, at());
     expect(text).not.toBeNull();
@@ -70,6 +113,7 @@ describe('recordText', () => {
     const text = fc.oneof(
       { weight: 20, arbitrary: fc.string({ maxLength: 12 }) },
       { weight: 6, arbitrary: fc.string({ unit: 'binary', maxLength: 8 }) },
+      { weight: 6, arbitrary: acrossThresholds(fc.oneof({ weight: 30, arbitrary: SPECIAL }, { weight: 1, arbitrary: LONE_SURROGATE })) },
       { weight: 1, arbitrary: fc.constantFrom('a\ud800', '\udc00', '"\\\n\u0007') },
     );
     const key = fc.oneof({ weight: 10, arbitrary: text }, fc.nat(20).map(String), fc.constantFrom('__proto__', '$bytes', '4294967295', '01', ''));
@@ -118,6 +162,7 @@ describe('recordText', () => {
     fc.assert(
       fc.property(event, options, (candidate, seal) => {
         const text = recordText(candidate as AuditEvent, seal);
+        expect(encodedAtOffset(candidate as AuditEvent, seal)).toBe(text);
         if (text === null) return;
         fast += 1;
         expect(text).toBe(sealedText(candidate as AuditEvent, seal));
@@ -147,5 +192,62 @@ describe('recordText', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('writes strings on both sides of its length thresholds exactly as sealRecord does, wherever they stand', () => {
+    const text = acrossThresholds(fc.oneof({ weight: 12, arbitrary: SPECIAL }, { weight: 1, arbitrary: LONE_SURROGATE }));
+    const event = fc.record({
+      kind: fc.constant<'http.request'>('http.request'),
+      principal: fc.record({ subject: text, email: text, groups: fc.array(text, { maxLength: 2 }) }),
+      resource: text,
+      decision: fc.record({ effect: fc.constant<'deny'>('deny'), rule: text, reason: text }),
+      request_id: text,
+      session_id: text,
+      data: fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.dictionary(text, text, { maxKeys: 3 })), { maxKeys: 4 }),
+    });
+    let fast = 0;
+    fc.assert(
+      fc.property(event, (candidate) => {
+        const text = recordText(candidate, at());
+        expect(text).toBe(sealedText(candidate, at()));
+        expect(encodedAtOffset(candidate, at())).toBe(text);
+        if (text !== null) fast += 1;
+      }),
+      { numRuns: 1000 },
+    );
+    expect(fast).toBeGreaterThan(200);
+  });
+
+  it.each<[string, string, number]>([
+    ['plain ASCII', 'a', 1],
+    ['quotes', '"', 2],
+    ['two-byte characters', 'é', 2],
+    ['characters beyond the BMP', '😀', 4],
+    ['control characters written as \\u00XX', '\u0001', 6],
+  ])('fits a record of exactly MAX_RECORD_BYTES and refuses one character more, for a long string of %s', (_what, unit, bytesPerUnit) => {
+    const eventWith = (value: string): AuditEvent => ({ kind: 'pg.query', principal, data: { statement: value } });
+    const base = new TextEncoder().encode(sealedText(eventWith(''), at())!).length;
+    const units = Math.floor((MAX_RECORD_BYTES - base) / bytesPerUnit);
+    const fits = eventWith(unit.repeat(units));
+    expect(recordText(fits, at())).toBe(sealedText(fits, at()));
+    expect(new TextEncoder().encode(recordText(fits, at()) ?? '').length).toBeGreaterThan(MAX_RECORD_BYTES - bytesPerUnit);
+    const over = eventWith(unit.repeat(units + 1));
+    expect(sealedText(over, at())).not.toBeNull();
+    expect(recordText(over, at())).toBeNull();
+  });
+
+  it('refuses a record that overflows its room early, whatever is written after', () => {
+    const event: AuditEvent = {
+      kind: 'http.request',
+      principal,
+      decision: { effect: 'allow', rule: 'r'.repeat(60), reason: 'request-allowed' },
+      request_id: 'q'.repeat(60),
+      data: { a: '\\'.repeat(MAX_RECORD_BYTES / 2), b: 'plain and long enough to be copied natively', c: 'é'.repeat(50) },
+    };
+    expect(sealedText(event, at())).not.toBeNull();
+    expect(recordText(event, at())).toBeNull();
+    const envelope = recordEnvelope(LOG, at().timeMs)!;
+    const into = new Uint8Array(MAX_RECORD_BYTES + 8);
+    expect(encodeRecordInto(event, envelope, 5, genesisPrev(LOG), into, 8)).toBe(-1);
   });
 });
