@@ -39,7 +39,8 @@ export interface AppendBenchResult {
   readonly loopUtilization: number;
 }
 
-function eventFor(writer: number, n: number): AuditEvent {
+/** The bench's record: an allowed HTTP request of about 570 canonical bytes, from writer `writer`. */
+export function httpRequestEvent(writer: number, n: number): AuditEvent {
   return {
     kind: 'http.request',
     principal: { subject: `user-${writer}`, email: `user${writer}@example.com`, groups: ['engineering'] },
@@ -95,7 +96,7 @@ export async function benchAppend(options: AppendBenchOptions): Promise<AppendBe
     const writer = async (id: number): Promise<void> => {
       while (issued < options.records) {
         issued += 1;
-        await store.append(eventFor(id, issued));
+        await store.append(httpRequestEvent(id, issued));
       }
     };
     await Promise.all(Array.from({ length: options.writers }, (_, id) => writer(id)));

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { genesisPrev, sealRecord } from '../../src/audit/index.js';
 import type { AuditEvent } from '../../src/audit/index.js';
 import { encodeRecordInto, recordEnvelope } from '../../src/audit/record.js';
+import { httpRequestEvent } from './append.js';
 
 /**
  * The record encoder alone: nanoseconds per record for `encodeRecordInto` (the writer's hot path,
@@ -31,24 +32,6 @@ export interface EncodeCaseResult {
 
 const LOG_ID = 'bench.example/audit';
 const TIME_MS = Date.UTC(2025, 0, 31, 12, 0, 0, 7);
-
-/** The record shape of `bench/audit/append.ts`: an allowed HTTP request of about 600 canonical bytes. */
-function httpEvent(writer: number, n: number): AuditEvent {
-  return {
-    kind: 'http.request',
-    principal: { subject: `user-${writer}`, email: `user${writer}@example.com`, groups: ['engineering'] },
-    resource: 'app',
-    decision: { effect: 'allow', rule: 'engineer.allow[0]', reason: 'request-allowed' },
-    request_id: `req-${writer}-${n}`,
-    data: {
-      method: 'GET',
-      path: `/app/api/orders/${n}?limit=50`,
-      host: 'app.example.com',
-      remote: '10.0.0.7',
-      user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0',
-    },
-  };
-}
 
 /** The same shape with text outside ASCII: accented names, CJK, an emoji, an escaped quote. */
 function nonAsciiEvent(writer: number, n: number): AuditEvent {
@@ -90,10 +73,10 @@ function sqlEvent(writer: number, n: number): AuditEvent {
   };
 }
 
-const SHAPES = [httpEvent, nonAsciiEvent, sqlEvent] as const;
+const SHAPES = [httpRequestEvent, nonAsciiEvent, sqlEvent] as const;
 
 const CASES: readonly (readonly [string, (writer: number, n: number) => AuditEvent])[] = [
-  ['HTTP request (bench/audit/append.ts shape, ASCII)', httpEvent],
+  ['HTTP request (bench/audit/append.ts shape, ASCII)', httpRequestEvent],
   ['HTTP request with non-ASCII text', nonAsciiEvent],
   ['pg.query with a 390-character statement', sqlEvent],
   ['the three above in turn', (writer, n) => SHAPES[n % SHAPES.length]!(writer, n)],

@@ -1,9 +1,9 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { createChainVerifier, generateSignerKey, parseSignerKey, parseVerifierKey } from '../../src/audit/index.js';
-import type { AuditRecord, NoteSigner, NoteVerifier, StoreFile, StoreFs } from '../../src/audit/index.js';
+import { createChainVerifier, generateSignerKey, openFileStore, parseSignerKey, parseVerifierKey } from '../../src/audit/index.js';
+import type { AuditRecord, AuditStore, FileStoreOptions, NoteSigner, NoteVerifier, StoreFile, StoreFs } from '../../src/audit/index.js';
 import { nodeStoreFs } from '../../src/audit/store/file-io.js';
 
 export const TEST_LOG_ID = 'test.example/audit';
@@ -25,6 +25,36 @@ export function testKeys(name = 'test.example'): TestKeys {
 }
 
 /** A frame built independently of the store: u32be length ‖ bytes ‖ u32be crc32. */
+/** The audit directories and stores of one test file: `cleanup()` (in `afterEach`) closes and removes them. */
+export interface StoreFixture {
+  /** A new, empty temp directory. */
+  newDir(): string;
+  /** Opens the test log in `dir` with the file's defaults, then `options`. */
+  open(dir: string, options?: Partial<FileStoreOptions>): Promise<AuditStore>;
+  cleanup(): Promise<void>;
+}
+
+export function storeFixture(keys: TestKeys, defaults: Partial<FileStoreOptions> = {}): StoreFixture {
+  const dirs: string[] = [];
+  const stores: AuditStore[] = [];
+  return {
+    newDir: () => {
+      const dir = tempAuditDir();
+      dirs.push(dir);
+      return dir;
+    },
+    open: async (dir, options = {}) => {
+      const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, ...defaults, ...options });
+      stores.push(store);
+      return store;
+    },
+    cleanup: async () => {
+      await Promise.all(stores.splice(0).map((store) => store.close()));
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export function frameOf(record: Uint8Array): Buffer {
   const frame = Buffer.alloc(record.length + 8);
   frame.writeUInt32BE(record.length, 0);

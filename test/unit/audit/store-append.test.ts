@@ -1,33 +1,17 @@
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { bytesToHex, genesisPrev, leafHash, openFileStore, sealRecord } from '../../../src/audit/index.js';
-import type { AuditStore, FileStoreOptions } from '../../../src/audit/index.js';
+import { bytesToHex, genesisPrev, leafHash, sealRecord } from '../../../src/audit/index.js';
 import { manualClock } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
-import { FaultyFs, readLog, TEST_LOG_ID, tempAuditDir, testKeys } from '../../helpers/audit-store.js';
+import { FaultyFs, readLog, storeFixture, TEST_LOG_ID, testKeys } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
-const dirs: string[] = [];
-const stores: AuditStore[] = [];
+const fixture = storeFixture(keys);
+const { newDir, open } = fixture;
 
-function newDir(): string {
-  const dir = tempAuditDir();
-  dirs.push(dir);
-  return dir;
-}
-
-async function open(dir: string, options: Partial<FileStoreOptions> = {}): Promise<AuditStore> {
-  const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => fixture.cleanup());
 
 describe('file store appends', () => {
   it('resolves appends with consecutive seqs from 0 and chains each record to the previous leaf hash', async () => {

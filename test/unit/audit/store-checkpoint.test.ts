@@ -1,31 +1,16 @@
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CompactRange, leafHash, openCheckpoint, openFileStore } from '../../../src/audit/index.js';
-import type { AuditStore, Checkpoint, FileStoreOptions } from '../../../src/audit/index.js';
+import { CompactRange, leafHash, openCheckpoint } from '../../../src/audit/index.js';
+import type { Checkpoint } from '../../../src/audit/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
-import { FaultyFs, readLog, snapshotDir, TEST_LOG_ID, tempAuditDir, testKeys, waitFor } from '../../helpers/audit-store.js';
+import { FaultyFs, readLog, snapshotDir, storeFixture, TEST_LOG_ID, testKeys, waitFor } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
-const dirs: string[] = [];
-const stores: AuditStore[] = [];
+const fixture = storeFixture(keys);
+const { newDir, open } = fixture;
 
-function newDir(): string {
-  const dir = tempAuditDir();
-  dirs.push(dir);
-  return dir;
-}
-
-async function open(dir: string, options: Partial<FileStoreOptions> = {}): Promise<AuditStore> {
-  const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => fixture.cleanup());
 
 function verified(note: string): Checkpoint {
   const opened = openCheckpoint(note, [keys.verifier], { origin: TEST_LOG_ID });

@@ -3,34 +3,20 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFileStore } from '../../../src/audit/index.js';
-import type { AppendResult, AuditStore, FileStoreOptions } from '../../../src/audit/index.js';
+import type { AppendResult, AuditStore } from '../../../src/audit/index.js';
 import { isTollgateError } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
-import { FaultyFs, readLog, TEST_LOG_ID, tempAuditDir, testKeys, waitFor } from '../../helpers/audit-store.js';
+import { FaultyFs, readLog, storeFixture, testKeys, waitFor } from '../../helpers/audit-store.js';
 import type { FaultOp } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
-const dirs: string[] = [];
-const stores: AuditStore[] = [];
+const fixture = storeFixture(keys, { retry: { initialMs: 5, maxMs: 20 } });
+const { newDir, open } = fixture;
 const cleanups: (() => void)[] = [];
 
-function newDir(): string {
-  const dir = tempAuditDir();
-  dirs.push(dir);
-  return dir;
-}
-
-async function open(dir: string, options: Partial<FileStoreOptions> = {}): Promise<AuditStore> {
-  const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, retry: { initialMs: 5, maxMs: 20 }, ...options });
-  stores.push(store);
-  return store;
-}
-
 afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close()));
+  await fixture.cleanup();
   for (const cleanup of cleanups.splice(0)) cleanup();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 async function appendAll(store: AuditStore, from: number, count: number): Promise<PromiseSettledResult<AppendResult>[]> {

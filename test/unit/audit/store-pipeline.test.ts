@@ -1,33 +1,17 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openFileStore } from '../../../src/audit/index.js';
-import type { AppendResult, AuditStore, FileStoreOptions, StoreFile, StoreFs } from '../../../src/audit/index.js';
+import type { AppendResult, StoreFile, StoreFs } from '../../../src/audit/index.js';
 import { nodeStoreFs } from '../../../src/audit/store/file-io.js';
 import { isTollgateError } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
-import { readLog, snapshotDir, TEST_LOG_ID, tempAuditDir, testKeys, waitFor } from '../../helpers/audit-store.js';
+import { readLog, snapshotDir, storeFixture, testKeys, waitFor } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
-const dirs: string[] = [];
-const stores: AuditStore[] = [];
+const fixture = storeFixture(keys, { checkpointIntervalMs: 60_000 });
+const { newDir, open } = fixture;
 
-function newDir(): string {
-  const dir = tempAuditDir();
-  dirs.push(dir);
-  return dir;
-}
-
-async function open(dir: string, options: Partial<FileStoreOptions> = {}): Promise<AuditStore> {
-  const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, checkpointIntervalMs: 60_000, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close().catch(() => undefined)));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => fixture.cleanup());
 
 /** A batch write to a segment, held until the test lets it go on (or fail). */
 interface HeldWrite {

@@ -1,34 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFileStore } from '../../../src/audit/index.js';
-import type { AuditStore, FileStoreOptions } from '../../../src/audit/index.js';
+import type { FileStoreOptions } from '../../../src/audit/index.js';
 import { isTollgateError } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
-import { FaultyFs, frameOf, logEnd, readLog, snapshotDir, TEST_LOG_ID, tempAuditDir, testKeys, trimPreallocated } from '../../helpers/audit-store.js';
+import { FaultyFs, frameOf, logEnd, readLog, snapshotDir, storeFixture, TEST_LOG_ID, testKeys, trimPreallocated } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
-const dirs: string[] = [];
-const stores: AuditStore[] = [];
 const FIRST = '00000000000000000000.seg';
+const fixture = storeFixture(keys, { checkpointIntervalMs: 60_000 });
+const { newDir, open } = fixture;
 
-function newDir(): string {
-  const dir = tempAuditDir();
-  dirs.push(dir);
-  return dir;
-}
-
-async function open(dir: string, options: Partial<FileStoreOptions> = {}): Promise<AuditStore> {
-  const store = await openFileStore({ dir, logId: TEST_LOG_ID, signer: keys.signer, checkpointIntervalMs: 60_000, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => fixture.cleanup());
 
 /** A closed log of `count` records, all covered by its final signed checkpoint. */
 async function closedLog(count: number, options: Partial<FileStoreOptions> = {}): Promise<string> {
