@@ -7,6 +7,7 @@ import type { FileStoreOptions } from '../../../src/audit/index.js';
 import { isTollgateError } from '../../../src/core/index.js';
 import { sampleEvent } from '../../helpers/audit-records.js';
 import { FaultyFs, frameOf, logEnd, readLog, snapshotDir, storeFixture, TEST_LOG_ID, testKeys, trimPreallocated } from '../../helpers/audit-store.js';
+import type { FrameLocation } from '../../helpers/audit-store.js';
 
 const keys = testKeys();
 const FIRST = '00000000000000000000.seg';
@@ -67,6 +68,14 @@ function flipRecordByte(dir: string, seq: number): void {
   writeFileSync(path, bytes);
 }
 
+/** Zeros over one whole frame, as a write that never landed leaves it in preallocated space. */
+function zeroFrame(dir: string, frame: FrameLocation): void {
+  const path = join(dir, frame.segment);
+  const bytes = readFileSync(path);
+  bytes.fill(0, frame.offset, frame.offset + frame.length);
+  writeFileSync(path, bytes);
+}
+
 describe('file store recovery: torn tails are cut and recorded', () => {
   it('cuts an incomplete last frame and appends audit.recovered saying what was cut', async () => {
     const dir = await crashImage(5, 3);
@@ -87,9 +96,7 @@ describe('file store recovery: torn tails are cut and recorded', () => {
     const { frames } = readLog(dir);
     const gap = frames[5]!;
     const end = frames[6]!.offset + frames[6]!.length;
-    const bytes = readFileSync(join(dir, FIRST));
-    bytes.fill(0, gap.offset, gap.offset + gap.length);
-    writeFileSync(join(dir, FIRST), bytes);
+    zeroFrame(dir, gap);
     const store = await open(dir);
     expect(store.state()).toMatchObject({ status: 'ready', size: 6, checkpointSize: 3 });
     await store.close();
@@ -222,10 +229,7 @@ describe('file store recovery: other damage is tampering', () => {
     }
     const image = join(newDir(), 'image');
     snapshotDir(dir, image);
-    const frame = readLog(image).frames[5]!;
-    const bytes = readFileSync(join(image, FIRST));
-    bytes.fill(0, frame.offset, frame.offset + frame.length);
-    writeFileSync(join(image, FIRST), bytes);
+    zeroFrame(image, readLog(image).frames[5]!);
     await expectTampered(image, 5, 'invalid-record');
   });
 
@@ -233,9 +237,7 @@ describe('file store recovery: other damage is tampering', () => {
     const dir = await crashImage(3, 4);
     const frame = readLog(dir).frames[5]!;
     flipRecordByte(dir, 6);
-    const bytes = readFileSync(join(dir, FIRST));
-    bytes.fill(0, frame.offset, frame.offset + frame.length);
-    writeFileSync(join(dir, FIRST), bytes);
+    zeroFrame(dir, frame);
     await expectTampered(dir, 5, 'invalid-record');
   });
 
