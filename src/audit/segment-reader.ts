@@ -109,6 +109,8 @@ export async function* readFrames(fs: StoreFs, segment: LogSegment, options: Rea
     let base = options.from ?? 0;
     let have = 0;
     let at = 0;
+    /** Where the last whole frame read starts, for {@link classifyTail}. */
+    let previous: number | null = null;
     for (;;) {
       if (base + have < size && have < buffer.length) {
         const n = await file.read(buffer, have, Math.min(buffer.length - have, size - base - have), base + have);
@@ -125,6 +127,7 @@ export async function* readFrames(fs: StoreFs, segment: LogSegment, options: Rea
         if (found.status !== 'ok') break;
         records.push(found.record);
         offsets.push(base + at);
+        previous = base + at;
         at = found.next;
       }
       const more = found.status === 'incomplete' && base + have < size;
@@ -149,7 +152,7 @@ export async function* readFrames(fs: StoreFs, segment: LogSegment, options: Rea
         yield { type: 'end', size, end: offset, damage: null };
         return;
       }
-      const tail = options.last ? await classifyTail(fs, segment.path, found, base, size, offset) : 'damage';
+      const tail = options.last ? await classifyTail(fs, segment.path, found, base, size, offset, previous) : 'damage';
       if (tail === 'end') {
         yield { type: 'end', size, end: offset, damage: null };
         return;

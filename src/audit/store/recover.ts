@@ -26,7 +26,12 @@ export type TornTailReason =
    * Batch writes that were on their way together and did not all finish: zeros where a write
    * never landed, with frames written after them (see {@link unfinishedWrites}).
    */
-  | 'unfinished-writes';
+  | 'unfinished-writes'
+  /**
+   * The rest of a cut an earlier `audit.recovered` record announced: the store writes that record
+   * where the torn bytes begin and cuts the rest once it is durable, and a crash came in between.
+   */
+  | 'cut-interrupted';
 
 /** A torn end of the last segment: why, and how many bytes from where it starts. */
 export interface TornWrite {
@@ -171,10 +176,12 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
       let base = 0;
       let have = 0;
       let at = 0;
+      let previous: number | null = null;
       for (;;) {
         const found = frameAt(buffer, at, have);
         if (found.status === 'ok') {
-          accept(found.record, { segment: name, offset: base + at });
+          previous = base + at;
+          accept(found.record, { segment: name, offset: previous });
           at = found.next;
           continue;
         }
@@ -192,7 +199,7 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
         if (offset === size) break;
         const seq = range.size;
         const position = { segment: name, offset };
-        const tail = isLast ? await classifyTail(fs, segment.path, found, base, size, offset) : 'damage';
+        const tail = isLast ? await classifyTail(fs, segment.path, found, base, size, offset, previous) : 'damage';
         if (tail === 'end') {
           end = offset;
           break;
@@ -237,7 +244,8 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
  *   its next open: a frame cut short by the end of the file, a last frame that fails its CRC
  *   with nothing but zeros (or nothing) after it, or the batches that were in flight together
  *   with a gap of zeros where one of them did not land (no further from the end than those
- *   batches reach, {@link UNFINISHED_TAIL_MAX_BYTES}).
+ *   batches reach, {@link UNFINISHED_TAIL_MAX_BYTES}), or the rest of a cut that the frame
+ *   before it (at `previous`, when known) announced.
  * - `'damage'`: anything else, such as altered bytes in a frame with data after it.
  */
 export async function classifyTail(
@@ -247,6 +255,7 @@ export async function classifyTail(
   base: number,
   size: number,
   offset: number,
+  previous: number | null,
 ): Promise<TornWrite | 'end' | 'damage'> {
   if (found.status === 'incomplete') return { reason: 'incomplete-frame', bytes: size - offset };
   if (found.status === 'bad-crc') {
@@ -256,7 +265,38 @@ export async function classifyTail(
     return 'end';
   }
   if (await completedSince(fs, path, offset)) return 'end';
-  return (await unfinishedTail(fs, path, offset, size)) ?? 'damage';
+  return (await unfinishedTail(fs, path, offset, size)) ?? (await interruptedCut(fs, path, previous, offset, size)) ?? 'damage';
+}
+
+/**
+ * The bytes at `offset` as the rest of a cut announced by the record just before them: an
+ * `audit.recovered` record of this segment written where that cut began (its `offset` is the
+ * record's own), with everything from `offset` to where the announced cut ends being what it
+ * did not cut yet, and only zeros after that. Anything else is null.
+ */
+async function interruptedCut(fs: StoreFs, path: string, previous: number | null, offset: number, size: number): Promise<TornWrite | null> {
+  if (previous === null) return null;
+  const frame = Buffer.allocUnsafe(offset - previous);
+  const file = await fs.openReadOnly(path);
+  try {
+    if ((await file.read(frame, 0, frame.length, previous)) !== frame.length) return null;
+  } finally {
+    await file.close();
+  }
+  const found = frameAt(frame, 0, frame.length);
+  if (found.status !== 'ok') return null;
+  let record: { kind?: unknown; data?: { file?: unknown; offset?: unknown; bytes?: unknown } };
+  try {
+    record = JSON.parse(Buffer.from(found.record).toString('utf8')) as typeof record;
+  } catch {
+    return null;
+  }
+  const cut = record.data;
+  if (record.kind !== 'audit.recovered' || cut?.file !== basename(path) || cut.offset !== previous || !Number.isSafeInteger(cut.bytes)) return null;
+  const cutEnd = previous + (cut.bytes as number);
+  if (cutEnd <= offset) return null;
+  if (cutEnd < size && !(await allZero(fs, path, cutEnd, size))) return null;
+  return { reason: 'cut-interrupted', bytes: Math.min(cutEnd, size) - offset };
 }
 
 /** The tail from `offset` as unfinished batch writes, or null when it is not what they leave. */
