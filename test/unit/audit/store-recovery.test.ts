@@ -76,6 +76,30 @@ function zeroFrame(dir: string, frame: FrameLocation): void {
   writeFileSync(path, bytes);
 }
 
+/**
+ * The files a crash leaves between an `audit.recovered` record and its cut: a log of 8 records
+ * ending in a long unfinished frame (`torn` bytes at `end`), with the record the next open
+ * writes (`recorded` bytes) already over the start of that frame and the rest not cut yet.
+ */
+async function cutInterruptedImage(): Promise<{ image: string; end: number; torn: number; recorded: number }> {
+  const dir = await crashImage(5, 3);
+  const end = trimPreallocated(dir);
+  // A write that left a long unfinished frame: its header and 1,000 bytes of record text.
+  const torn = Buffer.concat([Buffer.from([0x00, 0x00, 0x05, 0xdc]), Buffer.from(`{"data":{"pad":"${'t'.repeat(990)}`)]);
+  appendFileSync(join(dir, FIRST), torn);
+  const image = join(newDir(), 'image');
+  snapshotDir(dir, image);
+  const store = await open(dir);
+  await store.close();
+  const recovered = readLog(dir).frames[8]!;
+  expect(recovered).toMatchObject({ offset: end });
+  expect(recovered.length).toBeLessThan(torn.length);
+  const bytes = readFileSync(join(image, FIRST));
+  readFileSync(join(dir, FIRST)).copy(bytes, end, end, end + recovered.length);
+  writeFileSync(join(image, FIRST), bytes);
+  return { image, end, torn: torn.length, recorded: recovered.length };
+}
+
 describe('file store recovery: torn tails are cut and recorded', () => {
   it('cuts an incomplete last frame and appends audit.recovered saying what was cut', async () => {
     const dir = await crashImage(5, 3);
@@ -106,47 +130,21 @@ describe('file store recovery: torn tails are cut and recorded', () => {
   });
 
   it('after a crash between the audit.recovered record and its cut, cuts the rest and records that too', async () => {
-    const dir = await crashImage(5, 3);
-    const end = trimPreallocated(dir);
-    // A write that left a long unfinished frame: its header and 1,000 bytes of record text.
-    const torn = Buffer.concat([Buffer.from([0x00, 0x00, 0x05, 0xdc]), Buffer.from(`{"data":{"pad":"${'t'.repeat(990)}`)]);
-    appendFileSync(join(dir, FIRST), torn);
-    const image = join(newDir(), 'image');
-    snapshotDir(dir, image);
-    const store = await open(dir);
-    await store.close();
-    const recovered = readLog(dir).frames[8]!;
-    expect(recovered).toMatchObject({ offset: end });
-    expect(recovered.length).toBeLessThan(torn.length);
-    // The image as the crash left it: the record written where the torn bytes began, the rest of them not cut yet.
-    const bytes = readFileSync(join(image, FIRST));
-    readFileSync(join(dir, FIRST)).copy(bytes, end, end, end + recovered.length);
-    writeFileSync(join(image, FIRST), bytes);
-
+    const { image, end, torn, recorded } = await cutInterruptedImage();
     const reopened = await open(image);
     expect(reopened.state()).toMatchObject({ status: 'ready', size: 10 });
     await reopened.close();
     const { records } = readLog(image);
-    expect(records[8]).toMatchObject({ kind: 'audit.recovered', data: { offset: end, bytes: torn.length, reason: 'incomplete-frame', seq: 8 } });
+    expect(records[8]).toMatchObject({ kind: 'audit.recovered', data: { offset: end, bytes: torn, reason: 'incomplete-frame', seq: 8 } });
     expect(records[9]).toMatchObject({
       kind: 'audit.recovered',
-      data: { file: FIRST, offset: end + recovered.length, bytes: torn.length - recovered.length, reason: 'cut-interrupted', seq: 9 },
+      data: { file: FIRST, offset: end + recorded, bytes: torn - recorded, reason: 'cut-interrupted', seq: 9 },
     });
   });
 
   it('refuses bytes after an audit.recovered record that reach past the cut it announced', async () => {
-    const dir = await crashImage(5, 3);
-    const end = trimPreallocated(dir);
-    const torn = Buffer.concat([Buffer.from([0x00, 0x00, 0x05, 0xdc]), Buffer.from(`{"data":{"pad":"${'t'.repeat(990)}`)]);
-    appendFileSync(join(dir, FIRST), torn);
-    const image = join(newDir(), 'image');
-    snapshotDir(dir, image);
-    const store = await open(dir);
-    await store.close();
-    const recovered = readLog(dir).frames[8]!;
-    const bytes = Buffer.concat([readFileSync(join(image, FIRST)), Buffer.from('and more that no cut announced')]);
-    readFileSync(join(dir, FIRST)).copy(bytes, end, end, end + recovered.length);
-    writeFileSync(join(image, FIRST), bytes);
+    const { image } = await cutInterruptedImage();
+    appendFileSync(join(image, FIRST), Buffer.from('and more that no cut announced'));
     await expectTampered(image, 9, 'invalid-record');
   });
 
