@@ -31,6 +31,7 @@ import { PerformanceObserver, constants as perfConstants, type PerformanceEntry 
 import httpProxy from 'http-proxy';
 import { Registry } from 'prom-client';
 import { generateSignerKey, openFileStore, parseSignerKey, type AuditStore } from '../../src/audit/index.js';
+import { tuneHeapForGateway } from '../../src/cli/heap.js';
 import { loadConfigOrThrow } from '../../src/config/index.js';
 import { createIdentity, createSessionCookies } from '../../src/identity/index.js';
 import { compilePolicy } from '../../src/policy/index.js';
@@ -157,6 +158,8 @@ class WriteRecorder {
 }
 
 async function tollgate(upstream: string, durable: boolean): Promise<Tollgate> {
+  // As `tollgate serve` runs.
+  tuneHeapForGateway();
   const idp = discoveryStub();
   const issuer = await listen(idp);
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-http-'));

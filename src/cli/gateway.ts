@@ -16,6 +16,7 @@ import { startPostgresGateway, type PostgresGateway } from '../proxy/postgres/in
 import { loadSqlClassifier } from '../sql/index.js';
 import { createAuditPages } from '../web/index.js';
 import { openConfiguredAuditStore } from './audit-store.js';
+import { tuneHeapForGateway } from './heap.js';
 import { ConfigReloader, type ConfigFileReader, type ReloadOutcome, type ReloadTrigger } from './reload.js';
 
 /** The whole running gateway: audit store, HTTP and Postgres gateways, admin listener. */
@@ -56,6 +57,7 @@ export interface StartGatewayOptions {
  */
 export async function startGateway(config: TollgateConfig, options: StartGatewayOptions): Promise<RunningGateway> {
   const { logger } = options;
+  tuneHeapForGateway();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const undo: Array<() => Promise<void>> = [];
