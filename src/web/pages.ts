@@ -11,7 +11,7 @@ import { renderPage, type NavItem } from './layout.js';
 import { ProofService } from './proofs.js';
 import { send, sendHtml, sendJson, sendText } from './respond.js';
 import type { AuditCaller, AuditRoute, AuditRouteRequest } from './route.js';
-import { TailHub } from './tail.js';
+import { TailHub, type TailAccess, type TailRevocation } from './tail.js';
 import { recordView, recordsView, sessionView, sessionsView, type ViewContext } from './views.js';
 
 /**
@@ -53,6 +53,8 @@ export interface AuditPagesOptions {
   readonly chain?: { readonly pollMs?: number; readonly fullMinIntervalMs?: number; readonly fullDutyCycle?: number };
   /** How often the live tail looks for new records; default 500 ms. */
   readonly tailPollMs?: number;
+  /** How often an idle live tail checks that its caller may still read the log; default 2 s. */
+  readonly tailAccessCheckMs?: number;
 }
 
 export interface AuditPages {
@@ -80,7 +82,13 @@ export async function createAuditPages(options: AuditPagesOptions): Promise<Audi
   const index = await openAuditIndex({ dir: options.dir });
   const logger = (options.logger ?? silentLogger).child({ component: 'audit-pages' });
   const monitor = new ChainMonitor({ dir: options.dir, logId: options.logId, verifiers, index, logger, ...options.chain, ...(options.clock === undefined ? {} : { clock: options.clock }) });
-  const tail = new TailHub({ index, logger, ...(options.store === undefined ? {} : { store: options.store }), ...(options.tailPollMs === undefined ? {} : { pollMs: options.tailPollMs }) });
+  const tail = new TailHub({
+    index,
+    logger,
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.tailPollMs === undefined ? {} : { pollMs: options.tailPollMs }),
+    ...(options.tailAccessCheckMs === undefined ? {} : { accessCheckMs: options.tailAccessCheckMs }),
+  });
   const proofs = new ProofService({ dir: options.dir, verifiers });
   const pages = new Pages({ options, policy: policySource(options.policy), verifiers, key, assets, index, monitor, tail, proofs, logger, clock: options.clock ?? systemClock });
   monitor.start();
@@ -102,6 +110,11 @@ interface PagesSetup {
 }
 
 const SEQ = /^(0|[1-9][0-9]{0,15})$/;
+
+/** When the caller's login ends, in ms since the epoch: the session's absolute expiry or the bearer token's `exp`. */
+function loginExpiry(caller: AuditCaller): number | null {
+  return (caller.auth === 'session' ? caller.session?.expiresAt : caller.bearer?.expiresAt) ?? null;
+}
 
 class Pages implements AuditPages {
   readonly #s: PagesSetup;
@@ -262,7 +275,34 @@ class Pages implements AuditPages {
     const after = typeof resume === 'string' && /^(-1|0|[1-9][0-9]{0,15})$/.test(resume) ? Number(resume) : null;
     if (after === null) return this.#error(request, caller, 400, 'bad_request', 'Bad request', 'after must be the seq of the newest record the page shows (or -1).');
     if (this.#s.tail.full) return this.#error(request, caller, 503, 'busy', 'Busy', 'Too many live views are open; try again later.', { 'retry-after': '10' });
-    await this.#s.tail.subscribe(request.res, parsed.query.filter, after);
+    await this.#s.tail.subscribe(request.res, parsed.query.filter, after, this.#tailAccess(request, caller));
+  }
+
+  /**
+   * What an open live tail checks before each flush of records: the login has not ended, and the
+   * policy in force now (a reload may have replaced it) still grants `view`, by the same
+   * `decide()` call that let the stream open.
+   */
+  #tailAccess(request: AuditRouteRequest, caller: AuditCaller): TailAccess {
+    const { policy, clock } = this.#s;
+    const expiresAt = loginExpiry(caller);
+    const expired: TailRevocation =
+      caller.auth === 'session'
+        ? { reason: 'session-expired', message: 'Your session has expired, so the live view has stopped. Reload the page to sign in again.', detail: { expires_at: expiresAt } }
+        : { reason: 'token-expired', message: 'Your bearer token has expired, so the live view has stopped. Open it again with a fresh token.', detail: { expires_at: expiresAt } };
+    return {
+      context: { req: request.requestId, user: caller.user },
+      check: () => {
+        if (expiresAt !== null && clock.now() >= expiresAt) return expired;
+        const view = decide(policy.current(), caller.principal, { kind: 'audit', permission: 'view' });
+        if (view.effect === 'allow') return null;
+        return {
+          reason: 'access-revoked',
+          message: 'Your access to the audit log was revoked: the policy now in force no longer grants you the audit "view" permission. The live view has stopped.',
+          detail: { decision: view.reason, rule: view.rule },
+        };
+      },
+    };
   }
 
   async #export(request: AuditRouteRequest, caller: AuditCaller): Promise<void> {

@@ -18,6 +18,10 @@ export interface AuditCaller {
   readonly sessionRef?: string;
   /** `jti` of a bearer token. */
   readonly tokenId?: string;
+  /** The browser session, for `auth: session`: its absolute end, which refreshing never moves. */
+  readonly session?: { readonly expiresAt: number };
+  /** The bearer token, for `auth: bearer`: its `exp` in ms since the epoch. */
+  readonly bearer?: { readonly expiresAt: number };
 }
 
 export interface AuditClient {

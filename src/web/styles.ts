@@ -144,6 +144,7 @@ dl.summary dd { margin: 0; }
 nav.pages { display: flex; gap: 1rem; margin: .8rem 0; }
 .tail-controls { display: flex; gap: .6rem; align-items: center; margin: .6rem .8rem; }
 .tail-state { font-size: .85rem; color: var(--muted); }
+.tail-state.tail-ended { color: var(--bad); font-weight: 600; }
 .muted { color: var(--muted); }
 .key { font-family: var(--mono); word-break: break-all; }
 `;

@@ -12,9 +12,17 @@ import { PAGE_HEADERS } from './respond.js';
  *
  * - `event: record`, `id: <seq>`, data `{ seq, html }`: a new row, rendered by the same code as
  *   the pages;
- * - `event: result`, data `{ ref, result, duration }`: an outcome record for the row `ref`.
+ * - `event: result`, data `{ ref, result, duration }`: an outcome record for the row `ref`;
+ * - `event: revoked`, data `{ reason, message }`: the last event of a stream whose caller lost
+ *   access (see {@link TailAccess}); the response ends after it.
  *
  * A reconnecting EventSource sends `Last-Event-ID`, and the stream resumes after it.
+ *
+ * Access is decided when a stream opens, and that is not enough for a stream that stays open for
+ * hours: a config reload can take the caller's permission away, and their login can expire. So
+ * each subscriber's access is checked again before every flush of records to it (once per flush,
+ * not per record), and on the poller's own timer at least every `accessCheckMs` when nothing
+ * arrives; a caller who fails the check gets `revoked` and nothing more.
  */
 
 export interface TailOptions {
@@ -26,6 +34,24 @@ export interface TailOptions {
   readonly pollMs?: number;
   /** Open streams at most; default 64. */
   readonly maxSubscribers?: number;
+  /** Access of idle streams is checked again at least this often; default 2 s. */
+  readonly accessCheckMs?: number;
+}
+
+/** Why a stream was ended by its access check; stable `reason`s, a `message` the page shows. */
+export interface TailRevocation {
+  readonly reason: 'access-revoked' | 'session-expired' | 'token-expired';
+  readonly message: string;
+  /** What the log line says besides the reason: the denying decision, the expiry. */
+  readonly detail: Readonly<Record<string, string | number | null>>;
+}
+
+/** Whether a stream's caller may still read the log; given by the pages when a stream opens. */
+export interface TailAccess {
+  /** Says who the stream is for in log lines: request id and user, never credentials. */
+  readonly context: Readonly<Record<string, string>>;
+  /** Decides again now: `null` while the caller may still read the log. Cheap and synchronous. */
+  check(): TailRevocation | null;
 }
 
 interface Subscriber {
@@ -35,6 +61,7 @@ interface Subscriber {
   readonly scope: CompiledFilter;
   /** Outcome records are rows only when the filter asks for kinds. */
   readonly outcomeRows: boolean;
+  readonly access: TailAccess;
   after: number;
 }
 
@@ -44,6 +71,8 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 /** Records delivered per poll at most; a client further behind reloads the page. */
 const MAX_BATCH = 5_000;
+/** A config reload or an expired login ends an idle stream within this long. */
+const ACCESS_CHECK_MS = 2_000;
 
 export class TailHub {
   readonly #index: AuditIndex;
@@ -51,6 +80,7 @@ export class TailHub {
   readonly #logger: Logger | undefined;
   readonly #pollMs: number;
   readonly #max: number;
+  readonly #accessCheckMs: number;
   readonly #subscribers = new Set<Subscriber>();
   /** The newest seq the poller has looked at; -1 before the first poll. */
   #seen = -1;
@@ -58,6 +88,8 @@ export class TailHub {
   #timer: NodeJS.Timeout | null = null;
   #polling: Promise<void> | null = null;
   #lastBeat = 0;
+  /** Streams are decided when they open, so the periodic check counts from the hub's start. */
+  #lastAccessCheck = Date.now();
   #closed = false;
 
   constructor(options: TailOptions) {
@@ -66,20 +98,25 @@ export class TailHub {
     this.#logger = options.logger;
     this.#pollMs = options.pollMs ?? 500;
     this.#max = options.maxSubscribers ?? 64;
+    this.#accessCheckMs = options.accessCheckMs ?? ACCESS_CHECK_MS;
   }
 
   get full(): boolean {
     return this.#subscribers.size >= this.#max;
   }
 
-  /** Starts a stream on `res` of the records after seq `after` that match `filter`. */
-  async subscribe(res: ServerResponse, filter: RecordFilter, after: number): Promise<void> {
+  /**
+   * Starts a stream on `res` of the records after seq `after` that match `filter`, for as long as
+   * `access` allows; the caller has just been allowed to read the log.
+   */
+  async subscribe(res: ServerResponse, filter: RecordFilter, after: number, access: TailAccess): Promise<void> {
     const { user, resource, sessionId } = filter;
     const subscriber: Subscriber = {
       res,
       filter: compileFilter(filter),
       scope: compileFilter({ ...(user === undefined ? {} : { user }), ...(resource === undefined ? {} : { resource }), ...(sessionId === undefined ? {} : { sessionId }) }),
       outcomeRows: filter.kind !== undefined,
+      access,
       after,
     };
     res.writeHead(200, {
@@ -97,12 +134,13 @@ export class TailHub {
     // What arrived between the page and this stream (or before a reconnect) comes first, up to
     // what the poller has seen; the subscriber joins the poller's deliveries once caught up.
     let upTo = after;
-    while (upTo < this.#seen && !closed) {
+    while (upTo < this.#seen && !closed && !res.writableEnded) {
       const from = upTo;
       upTo = this.#seen;
       this.#deliver(subscriber, await this.#recordsAfter(from, upTo));
     }
-    if (closed) return;
+    // Gone, revoked while catching up, or too slow.
+    if (closed || res.writableEnded) return;
     if (this.#closed) {
       res.end();
       return;
@@ -137,6 +175,10 @@ export class TailHub {
 
   async #poll(): Promise<void> {
     const now = Date.now();
+    if (now - this.#lastAccessCheck >= this.#accessCheckMs) {
+      this.#lastAccessCheck = now;
+      for (const subscriber of this.#subscribers) this.#admit(subscriber);
+    }
     if (now - this.#lastBeat >= HEARTBEAT_MS) {
       this.#lastBeat = now;
       for (const subscriber of this.#subscribers) this.#write(subscriber, ': keep-alive\n\n');
@@ -164,21 +206,49 @@ export class TailHub {
     return found.reverse();
   }
 
+  /**
+   * Sends `hits` that concern the subscriber. Its access is decided once, right before the first
+   * of them is written: the whole flush runs synchronously, so no reload can take effect between
+   * that decision and the last write of the flush.
+   */
   #deliver(subscriber: Subscriber, hits: readonly QueryHit[]): void {
+    let admitted = false;
+    const send = (text: string): boolean => {
+      if (!admitted && !this.#admit(subscriber)) return false;
+      admitted = true;
+      this.#write(subscriber, text);
+      return true;
+    };
     for (const { seq, record } of hits) {
       if (seq <= subscriber.after) continue;
       if (isOutcome(record)) {
         if (record.ref !== undefined && matchesRecord(subscriber.scope, record)) {
           const data = { ref: record.ref, result: String(renderResult(record, null)), duration: String(renderDuration(record, null)) };
-          this.#write(subscriber, `event: result\ndata: ${JSON.stringify(data)}\n\n`);
+          if (!send(`event: result\ndata: ${JSON.stringify(data)}\n\n`)) return;
         }
         if (!subscriber.outcomeRows) continue;
       }
       if (!matchesRecord(subscriber.filter, record)) continue;
-      subscriber.after = seq;
       const html = String(renderRecordRow({ seq, record, outcome: null }));
-      this.#write(subscriber, `id: ${seq}\nevent: record\ndata: ${JSON.stringify({ seq, html })}\n\n`);
+      if (!send(`id: ${seq}\nevent: record\ndata: ${JSON.stringify({ seq, html })}\n\n`)) return;
+      subscriber.after = seq;
     }
+  }
+
+  /**
+   * Decides the subscriber's access again; when it is gone, sends the one `revoked` event the
+   * page shows and ends the stream. True while the subscriber may still be sent records.
+   */
+  #admit(subscriber: Subscriber): boolean {
+    const { res } = subscriber;
+    if (res.writableEnded || res.destroyed) return false;
+    const revocation = subscriber.access.check();
+    if (revocation === null) return true;
+    this.#subscribers.delete(subscriber);
+    const data = { reason: revocation.reason, message: revocation.message };
+    res.end(`event: revoked\ndata: ${JSON.stringify(data)}\n\n`);
+    this.#logger?.info({ ...subscriber.access.context, reason: revocation.reason, ...revocation.detail }, `audit tail ended: ${revocation.reason}`);
+    return false;
   }
 
   #write(subscriber: Subscriber, text: string): void {

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AuditStore } from '../../src/audit/index.js';
-import type { Principal } from '../../src/core/index.js';
-import { compilePolicy, decide, type CompiledPolicy } from '../../src/policy/index.js';
+import type { Clock, Principal } from '../../src/core/index.js';
+import { LivePolicy, compilePolicy, decide, type CompiledPolicy } from '../../src/policy/index.js';
 import { connectEvent, disconnectEvent, queryEvent, resultEvent, type SessionFacts } from '../../src/proxy/postgres/audit-events.js';
 import type { GatewayRoute } from '../../src/proxy/http/index.js';
 import { loadSqlClassifier, type SqlClassifier } from '../../src/sql/index.js';
@@ -51,12 +51,23 @@ grants:
 export interface WebAuditHarness {
   readonly h: GatewayHarness;
   readonly pages: AuditPages;
+  /** The policy the pages started with. */
   readonly policy: CompiledPolicy;
+  /** The policy the pages decide by, as a config reload replaces it. */
+  readonly livePolicy: LivePolicy;
   close(): Promise<void>;
 }
 
-/** The gateway with the pages mounted; `chain` tunes the chain monitor (tests use short intervals). */
-export async function startWebAudit(options: { readonly chain?: AuditPagesOptions['chain'] } = {}): Promise<WebAuditHarness> {
+export interface WebAuditOptions {
+  /** Chain monitor timings (tests use short intervals). */
+  readonly chain?: AuditPagesOptions['chain'];
+  /** The gateway's and the pages' clock (sessions, bearer expiry). */
+  readonly clock?: Clock;
+  readonly tailAccessCheckMs?: number;
+}
+
+/** The gateway with the pages mounted. */
+export async function startWebAudit(options: WebAuditOptions = {}): Promise<WebAuditHarness> {
   // The gateway takes its routes when it starts; the pages need the store and config it builds.
   let pages: AuditPages | null = null;
   const route: GatewayRoute = {
@@ -66,23 +77,27 @@ export async function startWebAudit(options: { readonly chain?: AuditPagesOption
       return pages.route.handle(request);
     },
   };
-  const h = await startGatewayHarness({ users: [ALICE, BOB, CAROL, VICTOR], policyYaml: AUDIT_POLICY_YAML, routes: [route] });
+  const h = await startGatewayHarness({ users: [ALICE, BOB, CAROL, VICTOR], policyYaml: AUDIT_POLICY_YAML, routes: [route], ...(options.clock === undefined ? {} : { clock: options.clock }) });
   try {
     const policy = compilePolicy(h.config.policy);
+    const livePolicy = new LivePolicy(policy);
     const created = await createAuditPages({
       dir: h.config.audit.dir,
       logId: h.config.audit.log_id,
       verifierKeys: [h.auditVerifierKey],
-      policy,
+      policy: livePolicy,
       store: h.store,
       tailPollMs: 50,
       ...(options.chain === undefined ? {} : { chain: options.chain }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.tailAccessCheckMs === undefined ? {} : { tailAccessCheckMs: options.tailAccessCheckMs }),
     });
     pages = created;
     return {
       h,
       pages: created,
       policy,
+      livePolicy,
       async close() {
         await created.close();
         await h.close();

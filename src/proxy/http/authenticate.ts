@@ -17,6 +17,8 @@ export interface Caller extends RecordedCaller {
   readonly reuseKey: string;
   /** The browser session, when the caller came with one. */
   readonly session?: Session;
+  /** The bearer token's `exp`, in ms since the epoch, when the caller came with one. */
+  readonly bearer?: { readonly expiresAt: number };
 }
 
 /** A refused cookie or refresh, to be recorded as `auth.failure`; the request goes on anonymous. */
@@ -110,6 +112,7 @@ export class Authenticator {
       principal: result.principal,
       auth: 'bearer',
       ...(result.tokenId === undefined ? {} : { tokenId: result.tokenId }),
+      bearer: { expiresAt: result.expiresAt },
       user: result.user,
       userHeader: headerText(result.user),
       groupsHeader: result.principal.groups.map(headerText).join(','),

@@ -39,6 +39,8 @@ export interface ServerSentEvent {
 }
 
 export interface BrowserEventSource {
+  /** `2` (CLOSED) once the browser has given up: it will not reconnect. */
+  readonly readyState: number;
   addEventListener(type: string, listener: (event: ServerSentEvent) => void): void;
   onerror: (() => void) | null;
   onopen: (() => void) | null;

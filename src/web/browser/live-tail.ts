@@ -5,6 +5,10 @@ import { browser, type BrowserEventSource, type DomElement } from './dom.js';
  * events from `/audit/tail` and are inserted as rows the server rendered (and escaped); outcome
  * records fill in the result and duration of the row they complete. The browser's EventSource
  * reconnects by itself and resumes after the last event id it saw.
+ *
+ * When the reviewer loses access while watching (a config reload took the permission away, the
+ * session expired), the gateway sends one `revoked` event and ends the stream. The view is then
+ * closed here, since an EventSource would otherwise reconnect, and shows the gateway's message.
  */
 
 const { document } = browser;
@@ -19,6 +23,14 @@ interface ResultEvent {
   readonly result: string;
   readonly duration: string;
 }
+
+interface RevokedEvent {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** `EventSource.CLOSED` (HTML Living Standard §9.2.2): the browser will not reconnect. */
+const CLOSED = 2;
 
 function parse<T>(data: string): T | null {
   try {
@@ -47,12 +59,14 @@ function enhance(section: DomElement): void {
   if (controls === null || toggle === null || state === null) return;
   controls.hidden = false;
 
-  const stop = (): void => {
+  const stop = (message = ''): void => {
     source?.close();
     source = null;
     toggle.setAttribute('aria-pressed', 'false');
     toggle.textContent = 'Live: off';
-    state.textContent = '';
+    state.textContent = message;
+    if (message === '') state.classList.remove('tail-ended');
+    else state.classList.add('tail-ended');
   };
   const start = (): void => {
     const events = new browser.EventSource(tailUrl(base, after));
@@ -60,12 +74,18 @@ function enhance(section: DomElement): void {
     toggle.setAttribute('aria-pressed', 'true');
     toggle.textContent = 'Live: on';
     state.textContent = 'connecting…';
+    state.classList.remove('tail-ended');
     events.onopen = () => {
       state.textContent = 'waiting for new records';
     };
     events.onerror = () => {
-      state.textContent = 'reconnecting…';
+      // A refused reconnect (the gateway answered 401 or 403) closes the EventSource for good.
+      if (events.readyState === CLOSED) stop('The live view was refused by the gateway. Reload the page.');
+      else state.textContent = 'reconnecting…';
     };
+    events.addEventListener('revoked', (event) => {
+      stop(parse<RevokedEvent>(event.data)?.message ?? 'The gateway ended the live view. Reload the page.');
+    });
     events.addEventListener('record', (event) => {
       const record = parse<RecordEvent>(event.data);
       if (record === null) return;

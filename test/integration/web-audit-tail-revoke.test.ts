@@ -1,0 +1,260 @@
+/**
+ * The live audit view of a reviewer whose access ends while it is open. First `tollgate serve` as
+ * a real child process (real IdP, upstream and audit store), streams opened with bearer tokens,
+ * and a config reload by SIGHUP that takes the reviewer's `audit.view` away: the stream must end
+ * with a `revoked` event before it carries any record appended after the reload, while a
+ * reviewer who keeps access goes on receiving them. Then the gateway harness on a manual clock,
+ * where a session and a bearer token expire while their streams are open.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSignerKey } from '../../src/audit/index.js';
+import { manualClock } from '../../src/core/index.js';
+import { repoRoot } from '../helpers/cli.js';
+import { EventStreamClient } from '../helpers/event-stream.js';
+import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
+import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
+import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
+
+interface LogLine {
+  readonly [key: string]: unknown;
+  readonly msg?: string;
+}
+
+interface RecordEvent {
+  readonly seq: number;
+  readonly html: string;
+}
+
+let idp: TestIdp;
+let upstream: TestUpstream;
+let dir: string;
+let auditDir: string;
+let configFile: string;
+let env: Record<string, string>;
+let child: ChildProcessWithoutNullStreams;
+let exited: Promise<number | null>;
+const logs: LogLine[] = [];
+let httpBase: string;
+const streams: EventStreamClient[] = [];
+
+/** The config; `auditors: false` is the edit that takes victor's `audit.view` away. */
+function configText(auditors: boolean): string {
+  return `
+server:
+  public_url: http://127.0.0.1:8080
+  http:
+    listen: 127.0.0.1:0
+  admin:
+    listen: 127.0.0.1:0
+identity:
+  issuer: ${idp.issuer}
+  client_id: tollgate
+  client_secret: \${env:CLIENT_SECRET}
+  session:
+    keys: ["\${env:SESSION_KEY}"]
+  db_tokens:
+    signing_key: \${env:DB_TOKEN_KEY}
+resources:
+  - name: app
+    kind: http
+    upstream: ${upstream.origin}
+    match:
+      path_prefix: /app/
+roles:
+  engineer:
+    allow:
+      - resource: app
+        methods: [GET]
+        paths: ["/app/**"]
+  security:
+    allow:
+      - audit: [view, export]
+  auditor:
+    allow:
+      - audit: [view]
+grants:
+  - role: engineer
+    groups: [engineering]
+  - role: security
+    groups: [security]
+${auditors ? '  - role: auditor\n    groups: [auditors]\n' : ''}audit:
+  dir: ${auditDir}
+  log_id: test.tollgate/tail-revoke
+  signing_key: \${env:AUDIT_KEY}
+`;
+}
+
+/** Replaces the config file the way editors and config management do: a new file renamed over it. */
+function writeConfig(auditors: boolean): void {
+  writeFileSync(`${configFile}.new`, configText(auditors));
+  renameSync(`${configFile}.new`, configFile);
+}
+
+async function waitForLog(from: number, match: (line: LogLine) => boolean): Promise<LogLine> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const found = logs.slice(from).find(match);
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`no matching log line; the gateway logged:\n${logs.slice(from).map((line) => JSON.stringify(line)).join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function openTail(token: string, after: number): Promise<EventStreamClient> {
+  const stream = await EventStreamClient.open(`${httpBase}/audit/tail?after=${after}`, { authorization: `Bearer ${token}` });
+  streams.push(stream);
+  return stream;
+}
+
+async function getApp(token: string, path: string): Promise<number> {
+  const response = await fetch(`${httpBase}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+const records = (stream: EventStreamClient) => stream.json<RecordEvent>('record');
+const hasPath = (stream: EventStreamClient, path: string) => records(stream).some((record) => record.html.includes(`GET ${path}<`));
+
+describe('live audit view: access revoked by a config reload', () => {
+  beforeAll(async () => {
+    idp = await startOidcIdp({ clients: [{ clientId: 'tollgate', clientSecret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1:8080/_tollgate/callback'] }], users: [ALICE, CAROL, VICTOR] });
+    upstream = new TestUpstream();
+    await upstream.listen();
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-tail-revoke-it-'));
+    auditDir = join(dir, 'audit');
+    configFile = join(dir, 'tollgate.yaml');
+    env = {
+      CLIENT_SECRET,
+      SESSION_KEY: 'tail-revoke-session-key-0123456789abcdef',
+      DB_TOKEN_KEY: 'tail-revoke-db-token-key-0123456789abcdef',
+      AUDIT_KEY: generateSignerKey('test.tollgate').signerKey,
+    };
+    writeConfig(true);
+
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    child = spawn(process.execPath, ['--import', tsx, join(repoRoot, 'src/cli/main.ts'), 'serve', '--config', 'tollgate.yaml'], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    });
+    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    let pending = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          logs.push({ msg: line });
+        }
+      }
+    });
+    child.stdout.resume();
+    const serving = await waitForLog(0, (line) => line.msg?.startsWith('tollgate serving ') === true);
+    httpBase = /tollgate serving (\S+)/.exec(serving.msg ?? '')?.[1] ?? '';
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    if (child !== undefined && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await upstream?.close();
+    await idp?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ends the stream of a reviewer whose audit.view a reload took away, before any record appended after it, and keeps the other reviewer live', async () => {
+    const [alice, victorToken, carolToken] = await Promise.all([bearerFor(idp, ALICE), bearerFor(idp, VICTOR), bearerFor(idp, CAROL)]);
+    const newest = readAuditRecords(auditDir).at(-1)?.seq ?? -1;
+    const victor = await openTail(victorToken, newest);
+    const carol = await openTail(carolToken, newest);
+    expect([victor.status, carol.status]).toEqual([200, 200]);
+
+    // Both streams are live before the reload.
+    expect(await getApp(alice, '/app/before-reload')).toBe(200);
+    await victor.until((s) => hasPath(s, '/app/before-reload'), "victor's record of /app/before-reload");
+    await carol.until((s) => hasPath(s, '/app/before-reload'), "carol's record of /app/before-reload");
+
+    writeConfig(false);
+    const from = logs.length;
+    child.kill('SIGHUP');
+    const reloaded = await waitForLog(from, (line) => line['component'] === 'config-reload' && line['trigger'] === 'SIGHUP');
+    expect(reloaded).toMatchObject({ changed: ['grants'] });
+    const reloadSeq = reloaded['seq'] as number;
+    expect(typeof reloadSeq).toBe('number');
+
+    for (const path of ['/app/after-reload-1', '/app/after-reload-2']) expect(await getApp(alice, path)).toBe(200);
+
+    await victor.untilEnded();
+    const revoked = victor.json<{ reason: string; message: string }>('revoked');
+    expect(revoked).toEqual([{ reason: 'access-revoked', message: expect.stringContaining('revoked') }]);
+    expect(victor.events().at(-1)?.event).toBe('revoked');
+    expect(records(victor).filter((record) => record.seq > reloadSeq)).toEqual([]);
+    expect(victor.text).not.toContain('/app/after-reload');
+
+    await carol.until((s) => hasPath(s, '/app/after-reload-1') && hasPath(s, '/app/after-reload-2'), "carol's records appended after the reload");
+    expect(carol.ended).toBe(false);
+    expect(carol.json('revoked')).toEqual([]);
+
+    const line = await waitForLog(from, (l) => l.msg === 'audit tail ended: access-revoked');
+    expect(line).toMatchObject({ component: 'audit-pages', user: VICTOR.email, reason: 'access-revoked', decision: 'no-matching-allow' });
+    expect(JSON.stringify(line)).not.toContain(victorToken);
+
+    // The EventSource's reconnect is refused by the permission check the page makes.
+    const again = await fetch(`${httpBase}/audit/tail?after=${newest}`, { headers: { authorization: `Bearer ${victorToken}`, accept: 'text/event-stream' } });
+    expect(again.status).toBe(403);
+    await again.arrayBuffer();
+  });
+});
+
+describe('live audit view: the login ends while it is open', () => {
+  const HOUR = 3_600_000;
+  const clock = manualClock(Date.now());
+  let w: WebAuditHarness;
+
+  beforeAll(async () => {
+    w = await startWebAudit({ clock, tailAccessCheckMs: 50 });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    await w?.close();
+  });
+
+  it('ends a bearer stream when its token expires and a session stream when its session expires, each saying why', async () => {
+    const { browser: carol } = await w.h.login(CAROL);
+    const { browser: alice } = await w.h.login(ALICE);
+    const token = await bearerFor(w.h.idp, VICTOR, { exp: Math.floor(clock.now() / 1000) + 120 });
+    const newest = w.h.records().at(-1)?.seq ?? -1;
+    const tail = `${w.h.url}/audit/tail?after=${newest}`;
+    const session = await EventStreamClient.open(tail, { cookie: carol.cookieHeader(w.h.url) });
+    const bearer = await EventStreamClient.open(tail, { authorization: `Bearer ${token}` });
+    streams.push(session, bearer);
+    expect([session.status, bearer.status]).toEqual([200, 200]);
+    expect((await alice.request(`${w.h.url}/app/while-signed-in`)).status).toBe(200);
+    await bearer.until((s) => hasPath(s, '/app/while-signed-in'), 'the bearer stream\'s record');
+
+    // Past the token's exp, within the session: only the idle bearer stream ends.
+    clock.advance(121_000);
+    await bearer.untilEnded();
+    expect(bearer.json('revoked')).toEqual([{ reason: 'token-expired', message: expect.stringContaining('bearer token has expired') }]);
+    expect((await alice.request(`${w.h.url}/app/token-expired`)).status).toBe(200);
+    await session.until((s) => hasPath(s, '/app/token-expired'), 'the session stream\'s record after the token expired');
+    expect(bearer.text).not.toContain('/app/token-expired');
+
+    // Past the session's absolute end (identity.session.ttl, 8 h by default).
+    clock.advance(8 * HOUR);
+    await session.untilEnded();
+    expect(session.json('revoked')).toEqual([{ reason: 'session-expired', message: expect.stringContaining('sign in again') }]);
+    expect(session.events().at(-1)?.event).toBe('revoked');
+  });
+});
