@@ -3,13 +3,15 @@ import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import * as z from 'zod';
-import { TollgateError } from '../core/index.js';
+import { TollgateError, isTollgateError } from '../core/index.js';
+import { withFileLock, type FileLockOptions } from './file-lock.js';
 
 /**
  * The database tokens `tollgate login` stores for `tollgate psql`: one JSON file,
  * `$XDG_CONFIG_HOME/tollgate/credentials.json` (default `~/.config/tollgate/`), in a folder of
  * mode 0700, itself of mode 0600, replaced atomically (temporary file, then rename) so a reader
- * never sees half a file. One entry per gateway origin, so several gateways coexist.
+ * never sees half a file and needs no lock; writers take `credentials.json.lock`. One entry per
+ * gateway origin, so several gateways coexist.
  */
 
 export const CREDENTIALS_FILE_NAME = 'credentials.json';
@@ -96,21 +98,45 @@ async function readCredentials(file: string): Promise<Credentials> {
 }
 
 /**
- * Adds or replaces the login of `login.gateway`, keeping the others. The folder is created (or
- * narrowed) to 0700; the new file is written with mode 0600 under a temporary name, synced to
- * disk, and renamed over the old one, so the file is always whole and never readable by others.
+ * Adds or replaces the login of `login.gateway`, keeping the others. The read-modify-write runs
+ * under `credentials.json.lock` (see `withFileLock`), so concurrent logins, from other terminals
+ * or a script logging in to several gateways, never drop each other's entries. The folder is
+ * created (or narrowed) to 0700; the new file is written with mode 0600 under a temporary name,
+ * synced to disk, and renamed over the old one, and the folder is synced so the rename survives a
+ * crash: the file is always whole and never readable by others.
+ *
+ * A credentials file that exists but cannot be read or parsed is left as it is and the login is
+ * refused (`TG_ERR_LOGIN_REQUIRED`): it may hold other gateways' tokens, or come from a newer
+ * Tollgate, and only its owner can tell whether to fix it or delete it.
  */
-export async function storeLogin(file: string, dir: string, login: StoredLogin): Promise<void> {
+export async function storeLogin(file: string, dir: string, login: StoredLogin, lock: FileLockOptions = {}): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const current = await readCredentials(file).catch(() => ({ version: 1 as const, gateways: {} }));
-  const next: Credentials = { version: 1, gateways: { ...current.gateways, [login.gateway]: { ...login, databases: login.databases.map((db) => ({ name: db.name, logins: [...db.logins] })) } } };
+  await withFileLock(
+    `${file}.lock`,
+    async () => {
+      let current: Credentials;
+      try {
+        current = await readCredentials(file);
+      } catch (error) {
+        if (!isTollgateError(error)) throw error;
+        throw new TollgateError(error.code, `the token for ${login.gateway} was not stored: ${error.message}`, { cause: error });
+      }
+      const next: Credentials = { version: 1, gateways: { ...current.gateways, [login.gateway]: { ...login, databases: login.databases.map((db) => ({ name: db.name, logins: [...db.logins] })) } } };
+      await replaceFile(file, dir, `${JSON.stringify(next, null, 2)}\n`);
+    },
+    lock,
+  );
+}
+
+/** Writes `text` to a 0600 temporary file in `dir`, syncs it, renames it over `file`, and syncs `dir`. */
+async function replaceFile(file: string, dir: string, text: string): Promise<void> {
   const temporary = join(dir, `.${CREDENTIALS_FILE_NAME}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temporary, 'wx', 0o600);
   try {
     // The creation mode is narrowed by the umask, never widened; set it exactly all the same.
     await handle.chmod(0o600);
-    await handle.writeFile(`${JSON.stringify(next, null, 2)}\n`, 'utf8');
+    await handle.writeFile(text, 'utf8');
     await handle.sync();
   } catch (error) {
     await handle.close();
@@ -123,6 +149,14 @@ export async function storeLogin(file: string, dir: string, login: StoredLogin):
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
     throw error;
+  }
+  // fsync(2): syncing a file does not make its directory entry durable; the rename is a change to
+  // the folder, and until the folder is synced a crash can bring back the old file.
+  const folder = await open(dir, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
   }
 }
 

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   TG_ERR_LISTEN: 'A listener could not bind its configured address.',
   TG_ERR_DEMO_START: 'The embedded demo stack could not start.',
   TG_ERR_LOGIN_FAILED: 'tollgate login obtained no database token: cancelled, timed out, or refused by the gateway.',
+  TG_ERR_CREDENTIALS_LOCKED: 'Another tollgate login held the credentials file lock for longer than the wait bound.',
   TG_ERR_LOGIN_REQUIRED: 'No usable stored database token for the gateway: never logged in, expired, or unreadable.',
   TG_ERR_PSQL_NOT_FOUND: 'The psql client could not be started.',
   TG_ERR_INTERNAL: 'A bug in Tollgate.',

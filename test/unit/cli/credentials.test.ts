@@ -1,11 +1,15 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionString } from '../../../src/cli/commands/psql.js';
 import { credentialsDir, credentialsFile, normalizeGatewayUrl, pickLogin, readStoredLogins, storeLogin, type StoredLogin } from '../../../src/cli/credentials.js';
 import { openBrowser } from '../../../src/cli/login-flows.js';
 import { isTollgateError } from '../../../src/core/index.js';
+import { startCredentialsChild, type CredentialsChild } from '../../helpers/credentials-child.js';
 
 const FUTURE = '2999-01-01T00:00:00.000Z';
 
@@ -96,6 +100,173 @@ describe('storeLogin', () => {
     await expect(readStoredLogins(file)).rejects.toMatchObject({ code: 'TG_ERR_LOGIN_REQUIRED', message: expect.stringContaining('delete it and run tollgate login again') });
     writeFileSync(file, '{"version":2,"gateways":{}}');
     await expect(readStoredLogins(file)).rejects.toMatchObject({ code: 'TG_ERR_LOGIN_REQUIRED' });
+  });
+});
+
+describe('storeLogin with other writers', () => {
+  let root: string;
+  let dir: string;
+  let file: string;
+  let lockPath: string;
+  let umask: number;
+  const children: CredentialsChild[] = [];
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'tollgate-credentials-lock-'));
+    dir = join(root, 'config', 'tollgate');
+    file = join(dir, 'credentials.json');
+    lockPath = `${file}.lock`;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    umask = process.umask(0);
+  });
+
+  afterEach(async () => {
+    process.umask(umask);
+    for (const child of children.splice(0)) {
+      child.process.stdin.end();
+      if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill();
+      await child.exited;
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  function start(args: readonly string[]): CredentialsChild {
+    const child = startCredentialsChild(args);
+    children.push(child);
+    return child;
+  }
+
+  /** Writes a lock file as another process would have left it. */
+  function leaveLock(holder: { pid: number; host?: string; created?: string }): string {
+    const content = { pid: holder.pid, host: holder.host ?? hostname(), created: holder.created ?? new Date().toISOString(), nonce: randomBytes(12).toString('hex') };
+    writeFileSync(lockPath, `${JSON.stringify(content)}\n`, { mode: 0o600 });
+    return content.nonce;
+  }
+
+  async function exitedPid(): Promise<number> {
+    const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    return child.pid as number;
+  }
+
+  /** Starts `count` processes that each store one login, releases them at the same moment, and waits for them. */
+  async function storeFromProcesses(count: number): Promise<string[]> {
+    const gateways = Array.from({ length: count }, (_, index) => `https://gw${index}.example`);
+    const started = gateways.map((gateway) => start(['store', file, dir, gateway]));
+    expect(await Promise.all(started.map((child) => child.line()))).toEqual(gateways.map(() => 'ready'));
+    for (const child of started) child.process.stdin.write('go\n');
+    const results = await Promise.all(started.map((child) => child.exited));
+    expect(results).toEqual(gateways.map(() => ({ code: 0, stderr: '' })));
+    return gateways;
+  }
+
+  async function expectAllStored(gateways: readonly string[]): Promise<void> {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { version: number; gateways: Record<string, StoredLogin> };
+    expect(stored.version).toBe(1);
+    expect(Object.keys(stored.gateways).sort()).toEqual([...gateways].sort());
+    for (const gateway of gateways) expect(stored.gateways[gateway]?.token).toBe(`tgdb_token-for-${gateway}`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // No lock, claim or temporary file is left behind.
+    expect(readdirSync(dir)).toEqual(['credentials.json']);
+  }
+
+  it('keeps every login when 8 processes store one at the same moment', async () => {
+    await expectAllStored(await storeFromProcesses(8));
+  }, 120_000);
+
+  it('takes over a lock left by a process that exited, once, when 8 processes wait on it at the same moment', async () => {
+    leaveLock({ pid: await exitedPid() });
+    await expectAllStored(await storeFromProcesses(8));
+  }, 120_000);
+
+  it('keeps every login when one process stores several at once', async () => {
+    const gateways = Array.from({ length: 8 }, (_, index) => `https://gw${index}.example`);
+    await Promise.all(gateways.map((gateway) => storeLogin(file, dir, { ...login(gateway), token: `tgdb_token-for-${gateway}` })));
+    await expectAllStored(gateways);
+  });
+
+  it('takes over a lock older than the bound even when its pid is alive, and a leftover carrying our own pid', async () => {
+    leaveLock({ pid: process.ppid, created: new Date(Date.now() - 60_000).toISOString() });
+    await storeLogin(file, dir, login('https://a.example'), { waitMs: 200 });
+    leaveLock({ pid: process.pid });
+    await storeLogin(file, dir, login('https://b.example'), { waitMs: 200 });
+    expect(Object.keys(await readStoredLogins(file)).sort()).toEqual(['https://a.example', 'https://b.example']);
+    expect(readdirSync(dir)).toEqual(['credentials.json']);
+  });
+
+  it('waits for a lock held by a live process, and gives up after the bound naming the lock file', async () => {
+    await storeLogin(file, dir, login('https://a.example'));
+    const before = readFileSync(file, 'utf8');
+    const holder = start(['hold', lockPath]);
+    expect(await holder.line()).toBe('held');
+
+    const refused = await storeLogin(file, dir, login('https://b.example'), { waitMs: 300 }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(isTollgateError(refused, 'TG_ERR_CREDENTIALS_LOCKED')).toBe(true);
+    expect((refused as Error).message).toContain(`${lockPath} is held by process ${holder.process.pid} on ${hostname()}`);
+    expect((refused as Error).message).toContain(`if no tollgate login is running, delete ${lockPath}`);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+
+    let settled = false;
+    const waiting = storeLogin(file, dir, login('https://b.example'), { waitMs: 60_000 }).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(settled).toBe(false);
+    holder.process.stdin.end();
+    expect(await holder.exited).toEqual({ code: 0, stderr: '' });
+    await waiting;
+    expect(Object.keys(await readStoredLogins(file)).sort()).toEqual(['https://a.example', 'https://b.example']);
+    expect(readdirSync(dir)).toEqual(['credentials.json']);
+  });
+
+  it('does not trust the pid of a lock written on another host until it is older than the bound', async () => {
+    const pid = await exitedPid();
+    leaveLock({ pid, host: 'elsewhere.example' });
+    await expect(storeLogin(file, dir, login('https://a.example'), { waitMs: 200 })).rejects.toMatchObject({
+      code: 'TG_ERR_CREDENTIALS_LOCKED',
+      message: expect.stringContaining(`process ${pid} on elsewhere.example`),
+    });
+    leaveLock({ pid, host: 'elsewhere.example', created: new Date(Date.now() - 60_000).toISOString() });
+    await storeLogin(file, dir, login('https://a.example'), { waitMs: 200 });
+    expect(Object.keys(await readStoredLogins(file))).toEqual(['https://a.example']);
+  });
+
+  it('waits, and then fails, instead of spinning on a stale lock whose removal another process claimed', async () => {
+    const nonce = leaveLock({ pid: await exitedPid() });
+    // The claim of a remover that died between claiming the lock and removing it.
+    writeFileSync(`${lockPath}.${nonce}.claim`, '');
+    await expect(storeLogin(file, dir, login('https://a.example'), { waitMs: 200 })).rejects.toMatchObject({ code: 'TG_ERR_CREDENTIALS_LOCKED' });
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('treats an unreadable lock as held until its mtime is older than the bound', async () => {
+    writeFileSync(lockPath, '');
+    await expect(storeLogin(file, dir, login('https://a.example'), { waitMs: 200 })).rejects.toMatchObject({
+      code: 'TG_ERR_CREDENTIALS_LOCKED',
+      message: expect.stringContaining(`${lockPath} is held by another process`),
+    });
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lockPath, old, old);
+    await storeLogin(file, dir, login('https://a.example'), { waitMs: 200 });
+    expect(readdirSync(dir)).toEqual(['credentials.json']);
+  });
+
+  it('leaves a damaged credentials file as it is and refuses to store over it', async () => {
+    for (const damaged of ['{"version":1,"gateways":', '{"version":2,"gateways":{}}']) {
+      writeFileSync(file, damaged, { mode: 0o600 });
+      await expect(storeLogin(file, dir, login('https://a.example'))).rejects.toMatchObject({
+        code: 'TG_ERR_LOGIN_REQUIRED',
+        message: expect.stringMatching(/^the token for https:\/\/a\.example was not stored: .* delete it and run tollgate login again$/),
+      });
+      expect(readFileSync(file, 'utf8')).toBe(damaged);
+      expect(readdirSync(dir)).toEqual(['credentials.json']);
+    }
+    rmSync(file);
+    mkdirSync(file);
+    await expect(storeLogin(file, dir, login('https://a.example'))).rejects.toMatchObject({ code: 'TG_ERR_LOGIN_REQUIRED', message: expect.stringContaining(`cannot read ${file} (EISDIR)`) });
+    expect(statSync(file).isDirectory()).toBe(true);
   });
 });
 
