@@ -7,9 +7,11 @@
  * 2. A profiled run: CPU profile (100 µs sampling) and allocation-sampling heap profile with
  *    freed objects included, plus the garbage collections counted. Prints the top functions by
  *    self time (µs per request) and the top allocation sites (bytes per request), and leaves
- *    `gateway.cpuprofile` / `gateway.heapprofile` for Chrome DevTools.
+ *    `gateway.cpuprofile` / `gateway.heapprofile` for Chrome DevTools. With `--promoted` the heap
+ *    profile counts only what outlived the young collections instead: the bytes per request that
+ *    fill the old generation and so set how often V8 runs a full collection.
  *
- *   node --import tsx bench/http/profile.ts [--rate 5700] [--seconds 8] [--top 25] [--out dir]
+ *   node --import tsx bench/http/profile.ts [--rate 5700] [--seconds 8] [--top 25] [--out dir] [--promoted]
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,7 @@ const RATE = Number(option('--rate', '5700'));
 const SECONDS = Number(option('--seconds', '8'));
 const TOP = Number(option('--top', '25'));
 const OUT = option('--out', '') || mkdtempSync(join(tmpdir(), 'tollgate-http-profile-'));
+const PROMOTED = process.argv.includes('--promoted');
 mkdirSync(OUT, { recursive: true });
 interface CallFrame {
   readonly functionName: string;
@@ -69,7 +72,7 @@ interface HeapNode {
   readonly children: readonly HeapNode[];
 }
 
-/** Allocated bytes by allocation site (the function that allocated), per request. */
+/** Sampled bytes by allocation site (the function that allocated), per request. */
 function heapRows(path: string, requests: number): { rows: string[]; totalBytes: number } {
   const { head } = JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode };
   const self = new Map<string, number>();
@@ -97,7 +100,7 @@ try {
   const cpuBefore = (await ask<ServerReport>(gateway, { report: true }, 'cpuMs')).cpuMs;
   const plain = openLoop('unprofiled', gateway, RATE, SECONDS);
   const cpuAfter = (await ask<ServerReport>(gateway, { report: true }, 'cpuMs')).cpuMs;
-  await ask<{ profiling: boolean }>(gateway, { profile: 'start' }, 'profiling');
+  await ask<{ profiling: boolean }>(gateway, { profile: 'start', promoted: PROMOTED }, 'profiling');
   const profiled = openLoop('profiled', gateway, RATE, SECONDS);
   const { profiled: report } = await ask<{ profiled: ProfileReport }>(gateway, { profile: 'stop', dir: OUT }, 'profiled');
   const cpu = cpuRows(report.cpuProfile, profiled.ok);
@@ -108,7 +111,7 @@ try {
     `Unprofiled: ${plain.ok} requests, gateway CPU ${((1000 * (cpuAfter - cpuBefore)) / plain.ok).toFixed(1)} µs per request ` +
       `(${((100 * (cpuAfter - cpuBefore)) / (SECONDS * 1000)).toFixed(0)} % of a core); latency p50 / p90 / p99 ${plain.p50Ms.toFixed(2)} / ${plain.p90Ms.toFixed(2)} / ${plain.p99Ms.toFixed(2)} ms.`,
     `Profiled: ${profiled.ok} requests, ${((1000 * report.cpuMs) / profiled.ok).toFixed(1)} µs CPU per request with the profilers on, ` +
-      `${(cpu.busyUs / profiled.ok).toFixed(1)} µs in JS and the runtime (sampled); allocated ${(heap.totalBytes / profiled.ok / 1024).toFixed(1)} KB per request; ` +
+      `${(cpu.busyUs / profiled.ok).toFixed(1)} µs in JS and the runtime (sampled); ${PROMOTED ? 'promoted' : 'allocated'} ${(heap.totalBytes / profiled.ok / 1024).toFixed(PROMOTED ? 2 : 1)} KB per request; ` +
       `young GCs ${report.gc.young} (one per ${((SECONDS * 1000) / Math.max(1, report.gc.young)).toFixed(0)} ms, mean ${(report.gc.youngMs / Math.max(1, report.gc.young)).toFixed(2)} ms), ` +
       `old GCs ${report.gc.old} (${report.gc.oldMs.toFixed(1)} ms in all).`,
     '',
@@ -116,7 +119,7 @@ try {
     '|---:|---:|---|',
     ...cpu.rows,
     '',
-    '| bytes / request | share | allocation site |',
+    `| ${PROMOTED ? 'bytes promoted' : 'bytes'} / request | share | allocation site |`,
     '|---:|---:|---|',
     ...heap.rows,
     '',

@@ -16,7 +16,7 @@
  * `{ url, cookie? }` back once the server listens; `{ close: true }` stops it. `{ report: true }`
  * gets `{ cpuMs, writes }` back: the CPU time the process has used so far, and for `tollgate` the
  * audit writes since the previous report ({@link WriteStats}), otherwise `null`.
- * `{ profile: 'start' }` starts a CPU profile and an allocation-sampling heap profile of the
+ * `{ profile: 'start', promoted? }` starts a CPU profile and an allocation-sampling heap profile of the
  * process (objects the GC has already freed included) and counts its garbage collections;
  * `{ profile: 'stop', dir }` ends them, writes `gateway.cpuprofile` and `gateway.heapprofile` to
  * `dir` (both open in Chrome DevTools) and answers `{ profiled }` ({@link ProfileReport}).
@@ -268,13 +268,21 @@ class Profiling {
   readonly #observer = new PerformanceObserver((list) => list.getEntries().forEach((entry) => this.#count(entry)));
   #cpuAtStart = process.cpuUsage();
 
-  async start(): Promise<void> {
+  /**
+   * With `promoted`, the heap profile keeps only objects that outlived the young collections
+   * (finer sampling, since they are few): what fills the old generation and so brings on the
+   * full collections. Otherwise every allocation counts, freed or not: the allocation rate.
+   */
+  async start(promoted: boolean): Promise<void> {
     this.#session.connect();
     await post(this.#session, 'Profiler.enable');
     await post(this.#session, 'Profiler.setSamplingInterval', { interval: 100 });
     await post(this.#session, 'HeapProfiler.enable');
-    // Freed objects included: the point is the allocation rate, not what stays live.
-    await post(this.#session, 'HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await post(this.#session, 'HeapProfiler.startSampling', {
+      samplingInterval: promoted ? 1024 : 16_384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: !promoted,
+    });
     await post(this.#session, 'Profiler.start');
     this.#observer.observe({ entryTypes: ['gc'] });
     this.#cpuAtStart = process.cpuUsage();
@@ -326,10 +334,10 @@ process.once('message', (message: { upstream?: string }) => {
   start()
     .then((running) => {
       let profiling: Profiling | null = null;
-      const onMessage = (next: { report?: boolean; profile?: 'start' | 'stop'; dir?: string }): void => {
+      const onMessage = (next: { report?: boolean; profile?: 'start' | 'stop'; promoted?: boolean; dir?: string }): void => {
         if (next.profile === 'start') {
           profiling = new Profiling();
-          void profiling.start().then(() => process.send?.({ profiling: true }));
+          void profiling.start(next.promoted === true).then(() => process.send?.({ profiling: true }));
           return;
         }
         if (next.profile === 'stop' && profiling !== null) {
