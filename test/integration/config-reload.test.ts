@@ -4,24 +4,21 @@
  * open: revoked grants deny their next statement and request, broken or restart-only edits leave
  * the old config in force, and each applied reload is on the audit record.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request, type ClientRequest } from 'node:http';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSignerKey } from '../../src/audit/index.js';
 import { loadConfigOrThrow } from '../../src/config/index.js';
 import { createDbTokens } from '../../src/identity/index.js';
-import { repoRoot } from '../helpers/cli.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { LOGIN_PASSWORDS, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
 
 const SESSION_KEY = 'reload-session-key-0123456789abcdef';
 const DB_TOKEN_KEY = 'reload-db-token-key-0123456789abcdef';
@@ -34,10 +31,6 @@ interface Edit {
   readonly appUpstream?: string;
 }
 
-interface LogLine {
-  readonly [key: string]: unknown;
-  readonly msg?: string;
-}
 
 let postgresServer: TestPostgres;
 let idp: TestIdp;
@@ -47,10 +40,7 @@ let dir: string;
 let auditDir: string;
 let configFile: string;
 let env: Record<string, string>;
-let child: ChildProcessWithoutNullStreams;
-let exited: Promise<number | null>;
-const logs: LogLine[] = [];
-let httpBase: string;
+let gateway: ServeProcess;
 let pgPort: number;
 let psqlSession: pg.Client;
 let agent: Agent;
@@ -118,27 +108,17 @@ function writeConfig(edit: Edit = {}): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-async function waitForLog(from: number, match: (line: LogLine) => boolean): Promise<LogLine> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const found = logs.slice(from).find(match);
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no matching log line; the gateway logged:\n${logs.slice(from).map((line) => JSON.stringify(line)).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Sends SIGHUP and waits for the reload's one outcome line. */
 async function sighup(): Promise<LogLine> {
-  const from = logs.length;
-  child.kill('SIGHUP');
-  return waitForLog(from, (line) => line['component'] === 'config-reload' && line['trigger'] === 'SIGHUP');
+  const from = gateway.logs.length;
+  gateway.child.kill('SIGHUP');
+  return gateway.waitForLog(from, (line) => line['component'] === 'config-reload' && line['trigger'] === 'SIGHUP');
 }
 
 /** GET on the one keep-alive connection of `agent`: the status and the socket it went over. */
 function getApp(path: string): Promise<{ status: number; socket: Socket; reused: boolean }> {
   return new Promise((resolve, reject) => {
-    const req: ClientRequest = request(`${httpBase}${path}`, { agent, headers: { authorization: `Bearer ${bearer}` } }, (res) => {
+    const req: ClientRequest = request(`${gateway.httpBase}${path}`, { agent, headers: { authorization: `Bearer ${bearer}` } }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: req.socket as Socket, reused: req.reusedSocket }));
     });
@@ -175,29 +155,8 @@ beforeAll(async () => {
   };
   writeConfig();
 
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  child = spawn(process.execPath, ['--import', tsx, join(repoRoot, 'src/cli/main.ts'), 'serve', '--config', 'tollgate.yaml'], {
-    cwd: dir,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
-  });
-  exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  let pending = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-  });
-  child.stdout.resume();
-  const serving = await waitForLog(0, (line) => line.msg?.startsWith('tollgate serving ') === true);
-  httpBase = /tollgate serving (\S+)/.exec(serving.msg ?? '')?.[1] ?? '';
-  const pgListening = await waitForLog(0, (line) => line.msg === 'postgres gateway listening');
+  gateway = await startServeProcess(dir, env);
+  const pgListening = await gateway.waitForLog(0, (line) => line.msg === 'postgres gateway listening');
   pgPort = Number(String(pgListening['listen']).split(':').at(-1));
 
   const config = loadConfigOrThrow({ file: configFile, text: configText(), env, readFile: (path) => readFileSync(path, 'utf8') });
@@ -212,10 +171,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await psqlSession?.end().catch(() => undefined);
   agent?.destroy();
-  if (child !== undefined && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await gateway?.stop();
   await upstream?.close();
   await moved?.close();
   await idp?.close();
@@ -318,7 +274,6 @@ describe('tollgate serve: config reload with SIGHUP', () => {
 
   it('still stops cleanly on SIGTERM', async () => {
     await psqlSession.end();
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await gateway.stop()).toBe(0);
   });
 });

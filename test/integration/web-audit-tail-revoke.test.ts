@@ -6,25 +6,17 @@
  * reviewer who keeps access goes on receiving them. Then the gateway harness on a manual clock,
  * where a session and a bearer token expire while their streams are open.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSignerKey } from '../../src/audit/index.js';
 import { manualClock } from '../../src/core/index.js';
-import { repoRoot } from '../helpers/cli.js';
 import { EventStreamClient } from '../helpers/event-stream.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
+import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
-
-interface LogLine {
-  readonly [key: string]: unknown;
-  readonly msg?: string;
-}
 
 interface RecordEvent {
   readonly seq: number;
@@ -37,10 +29,7 @@ let dir: string;
 let auditDir: string;
 let configFile: string;
 let env: Record<string, string>;
-let child: ChildProcessWithoutNullStreams;
-let exited: Promise<number | null>;
-const logs: LogLine[] = [];
-let httpBase: string;
+let gateway: ServeProcess;
 const streams: EventStreamClient[] = [];
 
 /** The config; `auditors: false` is the edit that takes victor's `audit.view` away. */
@@ -96,24 +85,14 @@ function writeConfig(auditors: boolean): void {
   renameSync(`${configFile}.new`, configFile);
 }
 
-async function waitForLog(from: number, match: (line: LogLine) => boolean): Promise<LogLine> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const found = logs.slice(from).find(match);
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no matching log line; the gateway logged:\n${logs.slice(from).map((line) => JSON.stringify(line)).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 async function openTail(token: string, after: number): Promise<EventStreamClient> {
-  const stream = await EventStreamClient.open(`${httpBase}/audit/tail?after=${after}`, { authorization: `Bearer ${token}` });
+  const stream = await EventStreamClient.open(`${gateway.httpBase}/audit/tail?after=${after}`, { authorization: `Bearer ${token}` });
   streams.push(stream);
   return stream;
 }
 
 async function getApp(token: string, path: string): Promise<number> {
-  const response = await fetch(`${httpBase}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  const response = await fetch(`${gateway.httpBase}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
   await response.arrayBuffer();
   return response.status;
 }
@@ -137,36 +116,12 @@ describe('live audit view: access revoked by a config reload', () => {
     };
     writeConfig(true);
 
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    child = spawn(process.execPath, ['--import', tsx, join(repoRoot, 'src/cli/main.ts'), 'serve', '--config', 'tollgate.yaml'], {
-      cwd: dir,
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
-    });
-    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    let pending = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          logs.push({ msg: line });
-        }
-      }
-    });
-    child.stdout.resume();
-    const serving = await waitForLog(0, (line) => line.msg?.startsWith('tollgate serving ') === true);
-    httpBase = /tollgate serving (\S+)/.exec(serving.msg ?? '')?.[1] ?? '';
+    gateway = await startServeProcess(dir, env);
   }, 120_000);
 
   afterAll(async () => {
     for (const stream of streams) stream.close();
-    if (child !== undefined && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await gateway?.stop();
     await upstream?.close();
     await idp?.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -185,9 +140,9 @@ describe('live audit view: access revoked by a config reload', () => {
     await carol.until((s) => hasPath(s, '/app/before-reload'), "carol's record of /app/before-reload");
 
     writeConfig(false);
-    const from = logs.length;
-    child.kill('SIGHUP');
-    const reloaded = await waitForLog(from, (line) => line['component'] === 'config-reload' && line['trigger'] === 'SIGHUP');
+    const from = gateway.logs.length;
+    gateway.child.kill('SIGHUP');
+    const reloaded = await gateway.waitForLog(from, (line) => line['component'] === 'config-reload' && line['trigger'] === 'SIGHUP');
     expect(reloaded).toMatchObject({ changed: ['grants'] });
     const reloadSeq = reloaded['seq'] as number;
     expect(typeof reloadSeq).toBe('number');
@@ -205,12 +160,12 @@ describe('live audit view: access revoked by a config reload', () => {
     expect(carol.ended).toBe(false);
     expect(carol.json('revoked')).toEqual([]);
 
-    const line = await waitForLog(from, (l) => l.msg === 'audit tail ended: access-revoked');
+    const line = await gateway.waitForLog(from, (l) => l.msg === 'audit tail ended: access-revoked');
     expect(line).toMatchObject({ component: 'audit-pages', user: VICTOR.email, reason: 'access-revoked', decision: 'no-matching-allow' });
     expect(JSON.stringify(line)).not.toContain(victorToken);
 
     // The EventSource's reconnect is refused by the permission check the page makes.
-    const again = await fetch(`${httpBase}/audit/tail?after=${newest}`, { headers: { authorization: `Bearer ${victorToken}`, accept: 'text/event-stream' } });
+    const again = await fetch(`${gateway.httpBase}/audit/tail?after=${newest}`, { headers: { authorization: `Bearer ${victorToken}`, accept: 'text/event-stream' } });
     expect(again.status).toBe(403);
     await again.arrayBuffer();
   });

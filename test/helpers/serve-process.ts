@@ -1,0 +1,77 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { repoRoot } from './cli.js';
+
+/** One line of the gateway's JSON log (a plain text line becomes `{ msg }`). */
+export interface LogLine {
+  readonly [key: string]: unknown;
+  readonly msg?: string;
+}
+
+/** `tollgate serve` as a real child process, with its log collected line by line. */
+export interface ServeProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Every log line so far, in order: pass `logs.length` to {@link waitForLog} to wait for a new one. */
+  readonly logs: LogLine[];
+  /** The HTTP listener's URL, from the `tollgate serving URL` line. */
+  readonly httpBase: string;
+  /** Resolves with the exit code. */
+  readonly exited: Promise<number | null>;
+  /** The first line from index `from` on that matches; fails after 20 s, showing what was logged. */
+  waitForLog(from: number, match: (line: LogLine) => boolean): Promise<LogLine>;
+  /** SIGTERM (drain, final checkpoint) unless it already exited; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `tollgate serve --config tollgate.yaml` from the sources in `cwd` with exactly `env`
+ * (plus PATH and HOME), and waits until it says it is serving.
+ */
+export async function startServeProcess(cwd: string, env: Readonly<Record<string, string>>): Promise<ServeProcess> {
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const child = spawn(process.execPath, ['--import', tsx, join(repoRoot, 'src/cli/main.ts'), 'serve', '--config', 'tollgate.yaml'], {
+    cwd,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const logs: LogLine[] = [];
+  let pending = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ msg: line });
+      }
+    }
+  });
+  child.stdout.resume();
+  const waitForLog = async (from: number, match: (line: LogLine) => boolean): Promise<LogLine> => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const found = logs.slice(from).find(match);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`no matching log line; the gateway logged:\n${logs.slice(from).map((line) => JSON.stringify(line)).join('\n')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const stop = async (): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return exited;
+  };
+  try {
+    const serving = await waitForLog(0, (line) => line.msg?.startsWith('tollgate serving ') === true);
+    const httpBase = /tollgate serving (\S+)/.exec(serving.msg ?? '')?.[1] ?? '';
+    return { child, logs, httpBase, exited, waitForLog, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
