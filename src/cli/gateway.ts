@@ -5,6 +5,7 @@ import type { Logger } from '../core/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
 import { LivePolicy, compilePolicy, type PolicySource } from '../policy/index.js';
 import {
+  createMintRecorder,
   gatewayReadiness,
   startAdminServer,
   startHttpGateway,
@@ -107,11 +108,14 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       ? null
       : await startPostgresGateway({ config, policy, sql: await loadSqlClassifier(), tokens: identity, audit, registry, logger });
     if (postgres !== null) undo.push(() => postgres.close());
+    // `tollgate token mint` records its tokens here while this process holds the audit log.
+    const mintRecorder = identity.dbTokens === null ? undefined : createMintRecorder({ tokens: identity.dbTokens, audit, registry, logger });
     const admin = await startAdminServer({
       listen: config.server.admin.listen,
       registry,
       readiness: () => gatewayReadiness({ config, identity, audit }),
       logger,
+      ...(mintRecorder === undefined ? {} : { mintRecorder }),
     });
     undo.push(() => admin.close());
     const reloader = new ConfigReloader({
@@ -131,6 +135,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
     let closing: Promise<void> | null = null;
     const close = (reason = 'shutdown') => {
       closing ??= (async () => {
+        mintRecorder?.close();
         await reloader.close();
         // The pages end their live streams, which the gateway's drain would otherwise wait for.
         await Promise.all([pages.close(), http.close(), postgres?.close()]);

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   TG_ERR_CREDENTIALS_LOCKED: 'Another tollgate login held the credentials file lock for longer than the wait bound.',
   TG_ERR_LOGIN_REQUIRED: 'No usable stored database token for the gateway: never logged in, expired, or unreadable.',
   TG_ERR_PSQL_NOT_FOUND: 'The psql client could not be started.',
+  TG_ERR_MINT_REFUSED: 'The running gateway refused to record a token minted by tollgate token mint.',
   TG_ERR_INTERNAL: 'A bug in Tollgate.',
 } as const;
 

@@ -49,12 +49,15 @@ export interface DbTokenSettings {
 /** Issues and verifies database tokens. */
 export class DbTokens {
   readonly #key: Buffer;
+  /** For {@link proveKeyHolder}: derived apart from the token key, so neither MAC stands in for the other. */
+  readonly #proofKey: Buffer;
   readonly #ttlMs: number;
   readonly #maxTtlMs: number;
   readonly #clock: Clock;
 
   constructor(settings: DbTokenSettings, clock: Clock) {
     this.#key = deriveKey(settings.signingKey, 'tollgate.db-token.v1');
+    this.#proofKey = deriveKey(settings.signingKey, 'tollgate.key-holder-proof.v1');
     this.#ttlMs = settings.ttlMs;
     this.#maxTtlMs = settings.maxTtlMs;
     this.#clock = clock;
@@ -102,6 +105,21 @@ export class DbTokens {
     if (claims === null) return { ok: false, reason: 'malformed' };
     if (claims.expiresAt <= this.#clock.now()) return { ok: false, reason: 'expired' };
     return { ok: true, ...claims };
+  }
+
+  /**
+   * A MAC (HMAC-SHA256, base64url) over `message` that only a holder of `db_tokens.signing_key`
+   * can make: how `tollgate token mint` shows the running gateway that it may record a token as
+   * minted, which a token alone cannot show (every user holds tokens of their own).
+   */
+  proveKeyHolder(message: string): string {
+    return toBase64url(createHmac('sha256', this.#proofKey).update(message, 'utf8').digest());
+  }
+
+  /** Checks a {@link proveKeyHolder} proof of `message`, in constant time. */
+  verifyKeyHolder(message: string, proof: string): boolean {
+    const mac = fromBase64url(proof);
+    return mac !== null && mac.length === MAC_BYTES && timingSafeEqual(mac, createHmac('sha256', this.#proofKey).update(message, 'utf8').digest());
   }
 
   #mac(signed: string): Buffer {

@@ -18,7 +18,9 @@ interface MintOptions {
  * `tollgate token mint`: the admin's break-glass and automation path to a database token
  * (DESIGN.md §3). The token alone goes to stdout, so `PGPASSWORD=$(tollgate token mint ...)`
  * works; the minting is audited as `token.issued` before the token is printed, and nothing is
- * printed when the record cannot be made durable.
+ * printed when the record cannot be made durable. With the gateway stopped the CLI appends the
+ * record itself; while a gateway holds the audit log, that gateway records it through its admin
+ * listener.
  */
 export function registerTokenCommand(program: Command, io: CliIo): void {
   const token = program.command('token').description('Database tokens for the Postgres gateway');
@@ -47,38 +49,49 @@ export function registerTokenCommand(program: Command, io: CliIo): void {
         const why = issued.reason === 'ttl-exceeds-max' ? `--ttl is longer than identity.db_tokens.max_ttl` : `--ttl must be at least 1s`;
         throw new TollgateError('TG_ERR_USAGE', why);
       }
-      const store = await openStoreForMint(config, io);
-      try {
-        await store.append({
-          kind: 'token.issued',
-          principal: { subject: principal.subject, ...(principal.email ? { email: principal.email } : {}), groups: [...principal.groups] },
-          data: {
-            method: 'cli',
-            token_id: issued.tokenId,
-            issued_at: new Date(issued.issuedAt).toISOString(),
-            expires_at: new Date(issued.expiresAt).toISOString(),
-            minted_by: { os_user: safeOsUser(), host: hostname(), pid: process.pid },
-            ...(options.reason === undefined ? {} : { reason: options.reason }),
-          },
-        });
-      } finally {
-        await store.close();
+      const mintedBy = { os_user: safeOsUser(), host: hostname(), pid: process.pid };
+      const store = await openStoreUnlessLocked(config);
+      let recorded: string;
+      if (store instanceof TollgateError) {
+        // The running gateway holds the audit log: it records the token (DESIGN.md §3), or nothing is printed.
+        const { recordMintThroughGateway } = await import('../mint-through-gateway.js');
+        const seq = await recordMintThroughGateway(
+          config,
+          { token: issued.token, minted_by: mintedBy, ...(options.reason === undefined ? {} : { reason: options.reason }) },
+          store,
+          (body) => tokens.proveKeyHolder(body),
+        );
+        recorded = `recorded by the running gateway as audit seq ${seq}`;
+      } else {
+        try {
+          const { seq } = await store.append({
+            kind: 'token.issued',
+            principal: { subject: principal.subject, ...(principal.email ? { email: principal.email } : {}), groups: [...principal.groups] },
+            data: {
+              method: 'cli',
+              token_id: issued.tokenId,
+              issued_at: new Date(issued.issuedAt).toISOString(),
+              expires_at: new Date(issued.expiresAt).toISOString(),
+              minted_by: mintedBy,
+              ...(options.reason === undefined ? {} : { reason: options.reason }),
+            },
+          });
+          recorded = `recorded as audit seq ${seq}`;
+        } finally {
+          await store.close();
+        }
       }
       io.stdout(`${issued.token}\n`);
-      io.stderr(`token for ${principal.subject} expires ${new Date(issued.expiresAt).toISOString()} (id ${issued.tokenId})\n`);
+      io.stderr(`token for ${principal.subject} expires ${new Date(issued.expiresAt).toISOString()} (id ${issued.tokenId}; ${recorded})\n`);
     });
 }
 
-async function openStoreForMint(config: Parameters<typeof openConfiguredAuditStore>[0], io: CliIo) {
+/** The audit store, or the `TG_ERR_AUDIT_LOCKED` error when a running gateway holds it. */
+async function openStoreUnlessLocked(config: Parameters<typeof openConfiguredAuditStore>[0]) {
   try {
     return await openConfiguredAuditStore(config, createLogger(config.logging.level));
   } catch (error) {
-    if (isTollgateError(error, 'TG_ERR_AUDIT_LOCKED')) {
-      io.stderr(
-        'the running gateway holds the audit log, and a token is never issued unaudited; ' +
-          'get a token from the gateway\'s /db page or `tollgate login`, or stop the gateway to mint offline\n',
-      );
-    }
+    if (isTollgateError(error, 'TG_ERR_AUDIT_LOCKED')) return error;
     throw error;
   }
 }

@@ -5,6 +5,7 @@ import type { AuditStore } from '../../audit/index.js';
 import { splitHostPort, type TollgateConfig } from '../../config/index.js';
 import { TollgateError, silentLogger, type Logger } from '../../core/index.js';
 import type { Identity } from '../../identity/index.js';
+import { MINT_RECORD_PATH, type MintRecorder } from './mint-record.js';
 
 /** One readiness check as `/readyz` reports it. */
 export interface ReadinessCheck {
@@ -22,6 +23,8 @@ export interface AdminServerOptions {
   /** The checks `/readyz` runs on every call; ready when all are ok. */
   readonly readiness: () => readonly ReadinessCheck[] | Promise<readonly ReadinessCheck[]>;
   readonly logger?: Logger;
+  /** Records tokens minted by `tollgate token mint` while the gateway runs; absent without database tokens. */
+  readonly mintRecorder?: MintRecorder;
 }
 
 export interface AdminServer {
@@ -33,8 +36,8 @@ export interface AdminServer {
 /**
  * The admin listener (DESIGN.md §3, `server.admin.listen`), apart from the gateway so that it
  * can stay on loopback: `/healthz` (the process answers), `/readyz` (every readiness check
- * passes: 200, else 503, with a JSON body naming each check) and `/metrics` (Prometheus text
- * format from the registry).
+ * passes: 200, else 503, with a JSON body naming each check), `/metrics` (Prometheus text
+ * format from the registry) and, with a {@link MintRecorder}, `POST /tokens/issued`.
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const logger = (options.logger ?? silentLogger).child({ component: 'admin' });
@@ -78,6 +81,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): Promise<void> {
   const path = (req.url ?? '/').split('?', 1)[0];
+  if (path === MINT_RECORD_PATH && options.mintRecorder !== undefined) return options.mintRecorder.handle(req, res);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
     return;

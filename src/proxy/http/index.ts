@@ -14,6 +14,8 @@ export type { Caller } from './authenticate.js';
 export type { ClientFacts, AuthMethod } from './audit-events.js';
 export { startAdminServer, gatewayReadiness } from './admin.js';
 export type { AdminServer, AdminServerOptions, ReadinessCheck, GatewayReadinessDeps } from './admin.js';
+export { createMintRecorder, MINT_RECORD_PATH, MINT_RECORD_PROOF_HEADER, MINT_RECORD_MAX_BODY_BYTES, MINT_RECORD_MAX_AGE_MS, MINT_RECORD_METRIC } from './mint-record.js';
+export type { MintRecorder, MintRecorderDeps, MintRecordRequest, MintRecordResponse, MintRecordError, MintRecordOutcome } from './mint-record.js';
 export { METRIC_NAMES } from './metrics.js';
 export { ASSERTION_HEADER, JWKS_PATH } from './assertion.js';
 export { LOGIN_PATH, CALLBACK_PATH, LOGOUT_PATH, RESERVED_PREFIX } from './login.js';

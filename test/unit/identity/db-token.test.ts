@@ -89,6 +89,23 @@ describe('database tokens', () => {
     expect(tokens().db.verifyDbToken(token)).toEqual({ ok: false, reason: 'bad-signature' });
   });
 
+  it('proves a holder of the signing key for one message, and for nothing else', () => {
+    const { db } = tokens();
+    const other = tokens(manualClock(START), 'another-signing-key-0123456789abcdef').db;
+    const message = '{"token":"tgdb_x","minted_by":{"os_user":"ops","host":"h","pid":1}}';
+    const proof = db.proveKeyHolder(message);
+    expect(db.verifyKeyHolder(message, proof)).toBe(true);
+    expect(db.verifyKeyHolder(`${message} `, proof)).toBe(false);
+    expect(db.verifyKeyHolder(message, other.proveKeyHolder(message))).toBe(false);
+    expect(db.verifyKeyHolder(message, '')).toBe(false);
+    expect(db.verifyKeyHolder(message, 'not base64url!')).toBe(false);
+    // Derived apart from the token key: a token's MAC is no proof, and a proof is no token MAC.
+    const token = issued(db);
+    const signed = token.slice(0, token.lastIndexOf('.'));
+    expect(db.verifyKeyHolder(signed, token.slice(token.lastIndexOf('.') + 1))).toBe(false);
+    expect(db.verifyDbToken(`${signed}.${db.proveKeyHolder(signed)}`)).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
   it.each([
     ['empty', ''],
     ['no prefix', 'abc.def'],

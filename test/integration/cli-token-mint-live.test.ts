@@ -1,0 +1,226 @@
+/**
+ * `tollgate token mint` against a running `tollgate serve` (real child processes): the gateway
+ * holds the audit log, so the CLI has the gateway record `token.issued` through its admin
+ * listener and prints the token only once that record is durable.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSignerKey } from '../../src/audit/index.js';
+import { DbTokens } from '../../src/identity/index.js';
+import { MINT_RECORD_PATH, MINT_RECORD_PROOF_HEADER } from '../../src/proxy/http/index.js';
+import { runTollgate } from '../helpers/cli.js';
+import { ALICE, CLIENT_SECRET, freePort } from '../helpers/http-gateway.js';
+import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
+import { startServeProcess } from '../helpers/serve-process.js';
+
+const DB_TOKEN_KEY = 'live-mint-db-token-key-0123456789abcdef';
+
+let idp: TestIdp;
+let root: string;
+const env = {
+  CLIENT_SECRET,
+  SESSION_KEY: 'live-mint-session-key-0123456789abcdef',
+  DB_TOKEN_KEY,
+  AUDIT_KEY: generateSignerKey('test.tollgate').signerKey,
+};
+const tokens = new DbTokens({ signingKey: DB_TOKEN_KEY, ttlMs: 3_600_000, maxTtlMs: 43_200_000 }, { now: () => Date.now() });
+
+function configText(adminPort: number): string {
+  return `
+server:
+  public_url: http://127.0.0.1:8080
+  http:
+    listen: 127.0.0.1:0
+  admin:
+    listen: 127.0.0.1:${adminPort}
+identity:
+  issuer: ${idp.issuer}
+  client_id: tollgate
+  client_secret: \${env:CLIENT_SECRET}
+  session:
+    keys: ["\${env:SESSION_KEY}"]
+  db_tokens:
+    signing_key: \${env:DB_TOKEN_KEY}
+resources:
+  - name: app
+    kind: http
+    upstream: http://127.0.0.1:1
+    match:
+      path_prefix: /app/
+roles:
+  engineer:
+    allow:
+      - resource: app
+grants:
+  - role: engineer
+    groups: [engineering]
+audit:
+  dir: ./audit
+  log_id: test.tollgate/live-mint
+  signing_key: \${env:AUDIT_KEY}
+  append_timeout: 1s
+`;
+}
+
+/** A `tollgate serve` child in its own directory, with `tollgate.yaml` there. */
+interface Served {
+  readonly dir: string;
+  readonly adminUrl: string;
+  stop(): Promise<number | null>;
+}
+
+async function serve(name: string): Promise<Served> {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  const adminPort = await freePort();
+  writeFileSync(join(dir, 'tollgate.yaml'), configText(adminPort));
+  const gateway = await startServeProcess(dir, env);
+  const stop = (): Promise<number | null> => gateway.stop();
+  served.push(stop);
+  return { dir, adminUrl: `http://127.0.0.1:${adminPort}`, stop };
+}
+
+const served: (() => Promise<number | null>)[] = [];
+
+function mint(dir: string, args: readonly string[] = [], extraEnv: Record<string, string> = {}) {
+  return runTollgate(['token', 'mint', '--config', 'tollgate.yaml', '--user', 'alice@example.com', '--group', 'engineering', ...args], {
+    cwd: dir,
+    env: { ...env, ...extraEnv },
+  });
+}
+
+async function tokenIssuedRecords(dir: string): Promise<Record<string, unknown>[]> {
+  const query = await runTollgate(['audit', 'query', '--dir', 'audit', '--json'], { cwd: dir });
+  expect(query.code, query.stderr).toBe(0);
+  return query.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((record) => record['kind'] === 'token.issued');
+}
+
+/** Posts a record request as the CLI does, proved with the gateway's own key. */
+function postRecord(adminUrl: string, request: unknown): Promise<Response> {
+  const body = JSON.stringify(request);
+  return fetch(`${adminUrl}${MINT_RECORD_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json', [MINT_RECORD_PROOF_HEADER]: tokens.proveKeyHolder(body) }, body });
+}
+
+beforeAll(async () => {
+  idp = await startOidcIdp({ clients: [{ clientId: 'tollgate', clientSecret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1:8080/_tollgate/callback'] }], users: [ALICE] });
+  root = mkdtempSync(join(tmpdir(), 'tollgate-live-mint-'));
+}, 60_000);
+
+afterAll(async () => {
+  for (const stop of served.splice(0)) await stop();
+  await idp?.close();
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+});
+
+describe('tollgate token mint while tollgate serve runs', () => {
+  let gateway: Served;
+  let minted = '';
+
+  beforeAll(async () => {
+    gateway = await serve('running');
+  }, 60_000);
+
+  it('has the gateway record token.issued, then prints the token alone on stdout', async () => {
+    const run = await mint(gateway.dir, ['--ttl', '15m', '--reason', 'nightly export job']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^tgdb_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/);
+    minted = run.stdout.trim();
+    const verified = tokens.verifyDbToken(minted);
+    expect(verified.ok && verified.principal).toEqual({ subject: 'alice@example.com', email: 'alice@example.com', groups: ['engineering'] });
+    expect(run.stderr).toMatch(/recorded by the running gateway as audit seq \d+/);
+  });
+
+  it('refuses to record the same token again, or a token signed with another key', async () => {
+    const replay = await postRecord(gateway.adminUrl, { token: minted, minted_by: { os_user: 'x', host: 'y', pid: 1 } });
+    expect(replay.status).toBe(403);
+    expect(await replay.json()).toMatchObject({ error: 'replayed' });
+
+    const run = await mint(gateway.dir, [], { DB_TOKEN_KEY: 'some-other-db-token-key-0123456789abcdef' });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('TG_ERR_MINT_REFUSED');
+    expect(run.stderr).toContain("identity.db_tokens.signing_key differs from the running gateway's");
+  });
+
+  it('fails with TG_ERR_AUDIT_LOCKED naming what it tried when the admin listener is not where the config says', async () => {
+    const elsewhere = join(gateway.dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    const port = await freePort();
+    writeFileSync(join(elsewhere, 'tollgate.yaml'), configText(port).replace('dir: ./audit', `dir: ${join(gateway.dir, 'audit')}`));
+    const run = await mint(elsewhere);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('TG_ERR_AUDIT_LOCKED');
+    expect(run.stderr).toContain(`http://127.0.0.1:${port}${MINT_RECORD_PATH} did not answer (ECONNREFUSED)`);
+    expect(run.stderr).toContain('make server.admin.listen in this config its admin address');
+  });
+
+  it('leaves exactly one token.issued for the minted token in the log once the gateway has stopped', async () => {
+    expect(await gateway.stop()).toBe(0);
+    const verified = tokens.verifyDbToken(minted);
+    if (!verified.ok) throw new Error(verified.reason);
+    const records = await tokenIssuedRecords(gateway.dir);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      principal: { subject: 'alice@example.com', email: 'alice@example.com', groups: ['engineering'] },
+      data: {
+        method: 'cli',
+        via: 'admin-listener',
+        remote: '127.0.0.1',
+        token_id: verified.tokenId,
+        reason: 'nightly export job',
+        issued_at: new Date(verified.issuedAt).toISOString(),
+        expires_at: new Date(verified.expiresAt).toISOString(),
+        minted_by: { pid: expect.any(Number), host: expect.any(String), os_user: expect.any(String) },
+      },
+    });
+    expect(JSON.stringify(records)).not.toContain(minted);
+  });
+
+  it('still mints offline, appending token.issued itself, once the gateway has stopped', async () => {
+    const run = await mint(gateway.dir, ['--reason', 'offline']);
+    expect(run.code, run.stderr).toBe(0);
+    const verified = tokens.verifyDbToken(run.stdout.trim());
+    if (!verified.ok) throw new Error(verified.reason);
+    const records = await tokenIssuedRecords(gateway.dir);
+    expect(records).toHaveLength(2);
+    const offline = records.find((record) => (record['data'] as Record<string, unknown>)['token_id'] === verified.tokenId);
+    expect(offline).toMatchObject({ data: { method: 'cli', reason: 'offline' } });
+    expect((offline?.['data'] as Record<string, unknown>)['via']).toBeUndefined();
+  });
+});
+
+describe('tollgate token mint while the running gateway cannot write its audit log', () => {
+  it('prints no token and exits non-zero with TG_ERR_AUDIT_UNAVAILABLE', async () => {
+    const gateway = await serve('failing');
+    const auditDir = join(gateway.dir, 'audit');
+    // The segments only: the lock file and the directory stay as they are, so the CLI still finds
+    // the gateway's lock, and the gateway's writes through its open descriptors fail with EPERM.
+    const segments = readdirSync(auditDir).filter((name) => name.endsWith('.seg')).map((name) => join(auditDir, name));
+    let restore: (() => void) | null = null;
+    try {
+      execFileSync('chattr', ['+i', ...segments], { stdio: 'ignore' });
+      restore = () => execFileSync('chattr', ['-i', ...segments], { stdio: 'ignore' });
+    } catch {
+      // Without chattr support, an unlinked segment is detected by the store the same way.
+      for (const segment of segments) rmSync(segment);
+    }
+    try {
+      const run = await mint(gateway.dir);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain('TG_ERR_AUDIT_UNAVAILABLE');
+      expect(run.stderr).toContain('no token was printed');
+    } finally {
+      restore?.();
+    }
+    await gateway.stop();
+  }, 60_000);
+});
