@@ -75,3 +75,20 @@ export async function startServeProcess(cwd: string, env: Readonly<Record<string
     throw error;
   }
 }
+
+/**
+ * The `identity:` section of a config for a gateway in front of the test IdP at `issuer`, its
+ * secrets taken from the environment (`CLIENT_SECRET`, `SESSION_KEY`, `DB_TOKEN_KEY`), as the
+ * serve processes of these tests get them.
+ */
+export function identityYaml(issuer: string): string {
+  return `identity:
+  issuer: ${issuer}
+  client_id: tollgate
+  client_secret: \${env:CLIENT_SECRET}
+  session:
+    keys: ["\${env:SESSION_KEY}"]
+  db_tokens:
+    signing_key: \${env:DB_TOKEN_KEY}
+`;
+}

@@ -14,7 +14,7 @@ import { MINT_RECORD_PATH, MINT_RECORD_PROOF_HEADER } from '../../src/proxy/http
 import { runTollgate } from '../helpers/cli.js';
 import { ALICE, CLIENT_SECRET, freePort } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { startServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, startServeProcess } from '../helpers/serve-process.js';
 
 const DB_TOKEN_KEY = 'live-mint-db-token-key-0123456789abcdef';
 
@@ -36,15 +36,7 @@ server:
     listen: 127.0.0.1:0
   admin:
     listen: 127.0.0.1:${adminPort}
-identity:
-  issuer: ${idp.issuer}
-  client_id: tollgate
-  client_secret: \${env:CLIENT_SECRET}
-  session:
-    keys: ["\${env:SESSION_KEY}"]
-  db_tokens:
-    signing_key: \${env:DB_TOKEN_KEY}
-resources:
+${identityYaml(idp.issuer)}resources:
   - name: app
     kind: http
     upstream: http://127.0.0.1:1

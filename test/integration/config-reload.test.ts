@@ -18,7 +18,7 @@ import { createDbTokens } from '../../src/identity/index.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { LOGIN_PASSWORDS, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
 
 const SESSION_KEY = 'reload-session-key-0123456789abcdef';
 const DB_TOKEN_KEY = 'reload-db-token-key-0123456789abcdef';
@@ -57,15 +57,7 @@ server:
     allow_cleartext_on_loopback: true
   admin:
     listen: 127.0.0.1:0
-identity:
-  issuer: ${idp.issuer}
-  client_id: tollgate
-  client_secret: \${env:CLIENT_SECRET}
-  session:
-    keys: ["\${env:SESSION_KEY}"]
-  db_tokens:
-    signing_key: \${env:DB_TOKEN_KEY}
-resources:
+${identityYaml(idp.issuer)}resources:
   - name: app
     kind: http
     upstream: ${edit.appUpstream ?? upstream.origin}

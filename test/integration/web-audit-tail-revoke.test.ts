@@ -15,7 +15,7 @@ import { manualClock } from '../../src/core/index.js';
 import { EventStreamClient } from '../helpers/event-stream.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
 
 interface RecordEvent {
@@ -41,15 +41,7 @@ server:
     listen: 127.0.0.1:0
   admin:
     listen: 127.0.0.1:0
-identity:
-  issuer: ${idp.issuer}
-  client_id: tollgate
-  client_secret: \${env:CLIENT_SECRET}
-  session:
-    keys: ["\${env:SESSION_KEY}"]
-  db_tokens:
-    signing_key: \${env:DB_TOKEN_KEY}
-resources:
+${identityYaml(idp.issuer)}resources:
   - name: app
     kind: http
     upstream: ${upstream.origin}
