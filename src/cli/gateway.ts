@@ -109,7 +109,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       : await startPostgresGateway({ config, policy, sql: await loadSqlClassifier(), tokens: identity, audit, registry, logger });
     if (postgres !== null) undo.push(() => postgres.close());
     // `tollgate token mint` records its tokens here while this process holds the audit log.
-    const mintRecorder = identity.dbTokens === null ? undefined : createMintRecorder({ tokens: identity.dbTokens, audit, registry, logger });
+    const mintRecorder = identity.dbTokens === null ? undefined : createMintRecorder({ tokens: identity.dbTokens, audit, logId: config.audit.log_id, registry, logger });
     const admin = await startAdminServer({
       listen: config.server.admin.listen,
       registry,

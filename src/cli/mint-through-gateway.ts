@@ -7,22 +7,26 @@ const ROUND_TRIP_ALLOWANCE_MS = 10_000;
 
 /**
  * Asks the gateway that holds the audit log (`locked` says so) to record a freshly minted token
- * as `token.issued`, through `POST /tokens/issued` on its admin listener. Resolves with the
- * durable record's seq; throws when the record was not made, so that the token is never printed:
- * `prove` signs the body with the database-token key (`DbTokens.proveKeyHolder`), which is what
- * lets the gateway accept it.
- * `TG_ERR_AUDIT_UNAVAILABLE` (the gateway's audit log failed), `TG_ERR_MINT_REFUSED` (the gateway
- * refused the token), `TG_ERR_AUDIT_LOCKED` (no gateway answered on `server.admin.listen`).
+ * as `token.issued`, through `POST /tokens/issued` on its admin listener; `prove` signs the body
+ * with the database-token key (`DbTokens.proveKeyHolder`), which is what lets the gateway accept
+ * it. Resolves with the durable record's seq once the answer shows it comes from the process
+ * that holds this config's audit log. Throws when the record was not made, so that the token is
+ * never printed: `TG_ERR_AUDIT_UNAVAILABLE` (the gateway's audit log failed),
+ * `TG_ERR_MINT_REFUSED` (the gateway refused, or another gateway answered),
+ * `TG_ERR_AUDIT_LOCKED` (no gateway answered on `server.admin.listen`).
  */
 export async function recordMintThroughGateway(config: TollgateConfig, request: MintRecordRequest, locked: TollgateError, prove: (body: string) => string): Promise<number> {
   const { host, port } = splitHostPort(config.server.admin.listen);
-  const holder = typeof locked.details['pid'] === 'number' ? `process ${locked.details['pid']}` : 'another process';
+  const holderPid = typeof locked.details['pid'] === 'number' ? locked.details['pid'] : null;
+  const holder = holderPid === null ? 'another process' : `process ${holderPid}`;
+  // Never "remove the lock": the store takes over a lock whose process is gone by itself, so a
+  // lock that stands is held by a live writer, and a second writer would fork the hash chain.
   const unreachable = (why: string, cause?: unknown): TollgateError =>
     new TollgateError(
       'TG_ERR_AUDIT_LOCKED',
       `the audit log ${config.audit.dir} is held by ${holder}, and ${why}, so the token could not be recorded and was not printed. ` +
-        'If a gateway runs, make server.admin.listen in this config its admin address and mint again; ' +
-        `if none runs, the lock is stale: remove ${String(locked.details['path'] ?? 'the lock file')} and mint again`,
+        'If that process is a gateway, make server.admin.listen in this config its admin address and mint again; ' +
+        'if it is another tollgate command (an offline mint, audit verify), wait for it to finish and mint again',
       { cause, details: { ...locked.details, admin: config.server.admin.listen } },
     );
   if (port === 0) throw unreachable(`server.admin.listen (${config.server.admin.listen}) names no fixed port to reach its admin listener on`);
@@ -44,6 +48,17 @@ export async function recordMintThroughGateway(config: TollgateConfig, request: 
   if (response.status === 201) {
     const body = parseJson(text) as Partial<MintRecordResponse> | null;
     if (typeof body?.seq !== 'number') throw unreachable(`${url} answered 201 without a record seq (is it a Tollgate admin listener?)`);
+    if (body.log_id !== config.audit.log_id || (holderPid !== null && body.pid !== holderPid)) {
+      // Another gateway with the same database-token key (a second instance, or a port that
+      // moved): the record is in its log, not in the one this config names.
+      throw new TollgateError(
+        'TG_ERR_MINT_REFUSED',
+        `the gateway that answered at ${url} (audit log ${String(body.log_id)}, process ${String(body.pid)}) is not the one holding ${config.audit.dir} ` +
+          `(audit log ${config.audit.log_id}, ${holder}); it recorded the token as its seq ${body.seq}, but the token was not printed. ` +
+          'Make server.admin.listen in this config the admin address of the gateway that uses this audit.dir, and mint again',
+        { details: { url, log_id: body.log_id ?? null, pid: body.pid ?? null } },
+      );
+    }
     return body.seq;
   }
   const refusal = parseJson(text) as Partial<MintRecordError> | null;
@@ -67,7 +82,6 @@ export async function recordMintThroughGateway(config: TollgateConfig, request: 
 function refusalHint(error: MintRecordError['error'] | undefined): string {
   switch (error) {
     case 'bad-proof':
-    case 'bad-signature':
       return "This config's identity.db_tokens.signing_key differs from the running gateway's: mint with the gateway's own config";
     case 'stale':
     case 'expired':

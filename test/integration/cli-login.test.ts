@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -177,6 +177,27 @@ describe('tollgate login and tollgate psql against the demo', () => {
     expect(issued).toHaveLength(1);
     expect(issued[0]).toMatchObject({ principal: { email: 'alice@example.com' }, session_id: expect.any(String) });
     expect(JSON.stringify(issued[0])).not.toContain(token);
+  }, 60_000);
+
+  it('still prints the issued token with --print when it cannot be stored, and leaves a damaged credentials file alone', async () => {
+    const { home, xdg, file } = homeFor('damaged');
+    mkdirSync(join(xdg, 'tollgate'), { recursive: true, mode: 0o700 });
+    writeFileSync(file, '{"version": 1, "gateways": ', { mode: 0o600 });
+    const login = startLogin(['--gateway', web, '--print'], { HOME: home, XDG_CONFIG_HOME: xdg, BROWSER: 'true' });
+    const [, url] = await login.waitFor(/If the browser did not open, visit:\s+(\S+)\s/);
+    const page = await alice.newPage();
+    await page.goto(url ?? '');
+    await signInIfAsked(page, /\/_tollgate\/cli\/authorize\?/);
+    await page.click('button[value=approve]');
+    await page.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
+    await page.close();
+
+    const done = await login.exited;
+    expect(done.code).toBe(1);
+    expect(done.stdout.trim()).toMatch(/^tgdb_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(done.stderr).toContain(`the token for ${web} was not stored`);
+    expect(done.stderr).toContain('the token was printed on stdout all the same');
+    expect(readFileSync(file, 'utf8')).toBe('{"version": 1, "gateways": ');
   }, 60_000);
 
   it('passes psql its exit status through, and gives psql the token in its environment only', async () => {

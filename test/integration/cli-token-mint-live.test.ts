@@ -130,7 +130,15 @@ describe('tollgate token mint while tollgate serve runs', () => {
   });
 
   it('refuses to record the same token again, or a token signed with another key', async () => {
-    const replay = await postRecord(gateway.adminUrl, { token: minted, minted_by: { os_user: 'x', host: 'y', pid: 1 } });
+    const verified = tokens.verifyDbToken(minted);
+    if (!verified.ok) throw new Error(verified.reason);
+    const facts = {
+      token_id: verified.tokenId,
+      principal: verified.principal,
+      issued_at: new Date(verified.issuedAt).toISOString(),
+      expires_at: new Date(verified.expiresAt).toISOString(),
+    };
+    const replay = await postRecord(gateway.adminUrl, { ...facts, minted_by: { os_user: 'x', host: 'y', pid: 1 } });
     expect(replay.status).toBe(403);
     expect(await replay.json()).toMatchObject({ error: 'replayed' });
 
@@ -139,6 +147,21 @@ describe('tollgate token mint while tollgate serve runs', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain('TG_ERR_MINT_REFUSED');
     expect(run.stderr).toContain("identity.db_tokens.signing_key differs from the running gateway's");
+  });
+
+  it("refuses, printing nothing, when another gateway answers on the config's admin address", async () => {
+    // Same key and log id, another process: its record would be in its own log, not this one.
+    const second = await serve('second');
+    const elsewhere = join(gateway.dir, 'pointing-at-second');
+    mkdirSync(elsewhere);
+    const port = Number(new URL(second.adminUrl).port);
+    writeFileSync(join(elsewhere, 'tollgate.yaml'), configText(port).replace('dir: ./audit', `dir: ${join(gateway.dir, 'audit')}`));
+    const run = await mint(elsewhere);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('TG_ERR_MINT_REFUSED');
+    expect(run.stderr).toContain(`is not the one holding ${join(gateway.dir, 'audit')}`);
+    await second.stop();
   });
 
   it('fails with TG_ERR_AUDIT_LOCKED naming what it tried when the admin listener is not where the config says', async () => {
@@ -176,13 +199,15 @@ describe('tollgate token mint while tollgate serve runs', () => {
     expect(JSON.stringify(records)).not.toContain(minted);
   });
 
-  it('still mints offline, appending token.issued itself, once the gateway has stopped', async () => {
-    const run = await mint(gateway.dir, ['--reason', 'offline']);
-    expect(run.code, run.stderr).toBe(0);
+  it('still mints offline, appending token.issued itself, once the gateway has stopped, several at once', async () => {
+    // Each offline mint holds the audit log for a moment; the others wait for it rather than fail.
+    const runs = await Promise.all([mint(gateway.dir, ['--reason', 'offline']), mint(gateway.dir, ['--reason', 'offline too']), mint(gateway.dir, ['--reason', 'offline three'])]);
+    for (const other of runs) expect(other.code, other.stderr).toBe(0);
+    const run = runs[0]!;
     const verified = tokens.verifyDbToken(run.stdout.trim());
     if (!verified.ok) throw new Error(verified.reason);
     const records = await tokenIssuedRecords(gateway.dir);
-    expect(records).toHaveLength(2);
+    expect(records).toHaveLength(4);
     const offline = records.find((record) => (record['data'] as Record<string, unknown>)['token_id'] === verified.tokenId);
     expect(offline).toMatchObject({ data: { method: 'cli', reason: 'offline' } });
     expect((offline?.['data'] as Record<string, unknown>)['via']).toBeUndefined();

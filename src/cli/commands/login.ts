@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { TollgateError, requireDuration } from '../../core/index.js';
+import { TollgateError, isTollgateError, requireDuration } from '../../core/index.js';
 import { credentialsDir, credentialsFile, normalizeGatewayUrl, storeLogin } from '../credentials.js';
 import type { CliIo } from '../io.js';
 import { deviceLogin, loopbackLogin, openBrowser, type CliTokenResponse } from '../login-flows.js';
@@ -40,7 +40,14 @@ export function registerLoginCommand(program: Command, io: CliIo): void {
       token ??= await deviceLogin({ gateway, notify, signal });
 
       const file = credentialsFile(io.env);
-      await storeLogin(file, credentialsDir(io.env), { gateway, user: token.user, token: token.token, expires_at: token.expires_at, postgres: token.postgres, databases: token.databases });
+      try {
+        await storeLogin(file, credentialsDir(io.env), { gateway, user: token.user, token: token.token, expires_at: token.expires_at, postgres: token.postgres, databases: token.databases });
+      } catch (error) {
+        // The gateway has issued and recorded this token: with --print it is still of use.
+        if (options.print !== true || !isTollgateError(error)) throw error;
+        io.stdout(`${token.token}\n`);
+        throw new TollgateError(error.code, `${error.message} (the token was printed on stdout all the same)`, { cause: error, details: error.details });
+      }
       const databases = token.databases.map((db) => `${db.name} (${db.logins.join(', ')})`).join(', ');
       io.stderr(
         `Signed in to ${gateway} as ${token.user}. The database token expires at ${token.expires_at}; it is stored in ${file}.\n` +

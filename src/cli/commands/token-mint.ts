@@ -1,10 +1,15 @@
 import { hostname, userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { TollgateError, deepFreeze, isTollgateError, requireDuration, type Principal } from '../../core/index.js';
 import { openConfiguredAuditStore } from '../audit-store.js';
 import { loadValidConfig } from '../config-file.js';
 import type { CliIo } from '../io.js';
 import { createLogger } from '../logger.js';
+
+/** How long mint keeps trying when the audit log is held and no gateway answers for it. */
+const LOCK_WAIT_MS = 5_000;
+const LOCK_RETRY_MS = 200;
 
 interface MintOptions {
   config: string;
@@ -50,35 +55,37 @@ export function registerTokenCommand(program: Command, io: CliIo): void {
         throw new TollgateError('TG_ERR_USAGE', why);
       }
       const mintedBy = { os_user: safeOsUser(), host: hostname(), pid: process.pid };
-      const store = await openStoreUnlessLocked(config);
-      let recorded: string;
-      if (store instanceof TollgateError) {
+      const facts = {
+        token_id: issued.tokenId,
+        issued_at: new Date(issued.issuedAt).toISOString(),
+        expires_at: new Date(issued.expiresAt).toISOString(),
+        minted_by: mintedBy,
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
+      };
+      const recordedPrincipal = { subject: principal.subject, ...(principal.email ? { email: principal.email } : {}), groups: [...principal.groups] };
+      let recorded: string | null = null;
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      while (recorded === null) {
+        const store = await openStoreUnlessLocked(config);
+        if (!(store instanceof TollgateError)) {
+          try {
+            const { seq } = await store.append({ kind: 'token.issued', principal: recordedPrincipal, data: { method: 'cli', ...facts } });
+            recorded = `recorded as audit seq ${seq}`;
+          } finally {
+            await store.close();
+          }
+          continue;
+        }
         // The running gateway holds the audit log: it records the token (DESIGN.md §3), or nothing is printed.
         const { recordMintThroughGateway } = await import('../mint-through-gateway.js');
-        const seq = await recordMintThroughGateway(
-          config,
-          { token: issued.token, minted_by: mintedBy, ...(options.reason === undefined ? {} : { reason: options.reason }) },
-          store,
-          (body) => tokens.proveKeyHolder(body),
-        );
-        recorded = `recorded by the running gateway as audit seq ${seq}`;
-      } else {
         try {
-          const { seq } = await store.append({
-            kind: 'token.issued',
-            principal: { subject: principal.subject, ...(principal.email ? { email: principal.email } : {}), groups: [...principal.groups] },
-            data: {
-              method: 'cli',
-              token_id: issued.tokenId,
-              issued_at: new Date(issued.issuedAt).toISOString(),
-              expires_at: new Date(issued.expiresAt).toISOString(),
-              minted_by: mintedBy,
-              ...(options.reason === undefined ? {} : { reason: options.reason }),
-            },
-          });
-          recorded = `recorded as audit seq ${seq}`;
-        } finally {
-          await store.close();
+          const seq = await recordMintThroughGateway(config, { ...facts, principal: recordedPrincipal }, store, (body) => tokens.proveKeyHolder(body));
+          recorded = `recorded by the running gateway as audit seq ${seq}`;
+        } catch (error) {
+          // No gateway answered: the holder may be another short command (an offline mint) that
+          // lets go in a moment, so try the store again for a while.
+          if (!isTollgateError(error, 'TG_ERR_AUDIT_LOCKED') || Date.now() >= deadline) throw error;
+          await sleep(LOCK_RETRY_MS);
         }
       }
       io.stdout(`${issued.token}\n`);

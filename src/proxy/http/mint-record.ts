@@ -3,7 +3,6 @@ import { Counter, type Registry } from 'prom-client';
 import * as z from 'zod';
 import { auditPrincipal, type AuditEvent, type AuditStore } from '../../audit/index.js';
 import { silentLogger, systemClock, type Clock, type Logger } from '../../core/index.js';
-import type { DbTokenClaims, VerifyDbTokenResult } from '../../identity/index.js';
 
 /**
  * The admin listener's endpoint that records a token minted by `tollgate token mint` while the
@@ -11,24 +10,26 @@ import type { DbTokenClaims, VerifyDbTokenResult } from '../../identity/index.js
  * `Content-Type: application/json` and a {@link MintRecordRequest} of at most
  * {@link MINT_RECORD_MAX_BODY_BYTES}, and {@link MINT_RECORD_PROOF_HEADER}: a MAC of the body
  * under a key derived from the gateway's database-token key (`DbTokens.proveKeyHolder`), so only
- * holders of that key, who could mint offline anyway, can record a mint; a token alone proves
- * nothing, since every user holds tokens of their own. The token must also verify and be fresh.
- * The gateway appends `token.issued`, waits until it is durable and answers `201`
- * with {@link MintRecordResponse}; a refusal is a JSON {@link MintRecordError} and records
- * nothing. The token itself never reaches a log line or a record.
+ * holders of that key, who could mint offline anyway, can record a mint. The body carries the
+ * token's facts (id, principal, times), never the token: the proof already says who sends it, so
+ * the credential has no reason to cross a socket, even one that is not loopback. The gateway
+ * appends `token.issued`, waits until it is durable and answers `201` with
+ * {@link MintRecordResponse}, which names its audit log so that the CLI can tell it reached the
+ * gateway that holds the log its config names; a refusal is a JSON {@link MintRecordError} and
+ * records nothing.
  */
 export const MINT_RECORD_PATH = '/tokens/issued';
 
 /** The header that carries the body's key-holder proof (base64url HMAC-SHA256). */
 export const MINT_RECORD_PROOF_HEADER = 'x-tollgate-key-proof';
 
-/** A token of at most 4096 characters plus the other fields fit with room to spare. */
-export const MINT_RECORD_MAX_BODY_BYTES = 8192;
+/** A principal with a few hundred groups and the other fields fit with room to spare. */
+export const MINT_RECORD_MAX_BODY_BYTES = 16_384;
 
 /**
  * How far a token's issue time may be from the gateway's clock when it arrives. The CLI posts
- * it right after minting; the window keeps a token issued elsewhere (the `/db` page, an old
- * offline mint) from being recorded a second time as a CLI mint long after the fact.
+ * right after minting; the window bounds how long a captured request could be replayed to a
+ * gateway that restarted and so forgot the ids it recorded.
  */
 export const MINT_RECORD_MAX_AGE_MS = 60_000;
 
@@ -37,17 +38,23 @@ const MAX_RECORDED_IDS = 10_000;
 
 export const MINT_RECORD_METRIC = 'tollgate_admin_token_records_total';
 
-/** The body the CLI sends. Times and principal are taken from the verified token, not from here. */
+/** The body the CLI sends: the minted token's facts, as `token.issued` records them. */
 export interface MintRecordRequest {
-  readonly token: string;
+  readonly token_id: string;
+  readonly principal: { readonly subject: string; readonly email?: string; readonly groups: readonly string[] };
+  /** ISO 8601 with milliseconds, UTC. */
+  readonly issued_at: string;
+  readonly expires_at: string;
   readonly reason?: string;
   readonly minted_by: { readonly os_user: string; readonly host: string; readonly pid: number };
 }
 
-/** The `201` answer: the `token.issued` record is durable at `seq`. */
+/** The `201` answer: the `token.issued` record is durable at `seq` of the audit log `log_id`, which process `pid` holds. */
 export interface MintRecordResponse {
   readonly seq: number;
   readonly token_id: string;
+  readonly log_id: string;
+  readonly pid: number;
 }
 
 /** Every way a request ends, as the metric counts it and refusals name it in `error`. */
@@ -57,8 +64,6 @@ export type MintRecordOutcome =
   | 'too-large'
   | 'bad-request'
   | 'bad-proof'
-  | 'malformed'
-  | 'bad-signature'
   | 'expired'
   | 'stale'
   | 'replayed'
@@ -73,7 +78,14 @@ export interface MintRecordError {
 }
 
 const requestSchema = z.strictObject({
-  token: z.string().min(1).max(4096),
+  token_id: z.string().min(1).max(128),
+  principal: z.strictObject({
+    subject: z.string().min(1).max(1024),
+    email: z.string().min(1).max(1024).optional(),
+    groups: z.array(z.string().max(1024)).max(256),
+  }),
+  issued_at: z.iso.datetime(),
+  expires_at: z.iso.datetime(),
   reason: z.string().max(1024).optional(),
   minted_by: z.strictObject({
     os_user: z.string().max(256),
@@ -83,9 +95,11 @@ const requestSchema = z.strictObject({
 });
 
 export interface MintRecorderDeps {
-  /** The gateway's database tokens (`Identity.dbTokens`): token and key-holder proof checks. */
-  readonly tokens: { verifyDbToken(token: string): VerifyDbTokenResult; verifyKeyHolder(message: string, proof: string): boolean };
+  /** The gateway's database tokens (`Identity.dbTokens`), for the key-holder proof. */
+  readonly tokens: { verifyKeyHolder(message: string, proof: string): boolean };
   readonly audit: Pick<AuditStore, 'append'>;
+  /** `audit.log_id`, given back in every `201`. */
+  readonly logId: string;
   readonly registry: Registry;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -141,13 +155,13 @@ export function createMintRecorder(deps: MintRecorderDeps): MintRecorder {
       return refuse(res, 403, 'bad-proof', "the request carries no valid proof that its sender holds this gateway's database-token key; mint with the gateway's own config", remote);
     }
     const parsed = parseRequest(body);
-    if (parsed === null) return refuse(res, 400, 'bad-request', 'the body must be a JSON object {token, minted_by: {os_user, host, pid}, reason?}', remote);
-
-    const claims = deps.tokens.verifyDbToken(parsed.token);
-    if (!claims.ok) {
-      return refuse(res, 403, claims.reason, `the token ${claims.reason === 'expired' ? 'has expired' : `does not verify with this gateway's database-token key (${claims.reason})`}`, remote);
+    if (parsed === null) {
+      return refuse(res, 400, 'bad-request', 'the body must be a JSON object {token_id, principal: {subject, email?, groups}, issued_at, expires_at, minted_by: {os_user, host, pid}, reason?}', remote);
     }
+    const claims = { tokenId: parsed.token_id, principal: parsed.principal, issuedAt: Date.parse(parsed.issued_at), expiresAt: Date.parse(parsed.expires_at) };
+    if (claims.expiresAt <= claims.issuedAt) return refuse(res, 400, 'bad-request', 'expires_at must be later than issued_at', remote);
     const now = clock.now();
+    if (claims.expiresAt <= now) return refuse(res, 403, 'expired', 'the token has expired', remote);
     if (Math.abs(now - claims.issuedAt) > MINT_RECORD_MAX_AGE_MS) {
       return refuse(res, 403, 'stale', `the token was issued more than ${MINT_RECORD_MAX_AGE_MS / 1000}s from this gateway's clock; mint a fresh one (and check both clocks)`, remote);
     }
@@ -166,7 +180,7 @@ export function createMintRecorder(deps: MintRecorderDeps): MintRecorder {
     }
     outcomes.labels('recorded').inc();
     logger.info({ token_id: claims.tokenId, subject: claims.principal.subject, seq, remote }, 'minted token recorded');
-    sendJson(res, 201, { seq, token_id: claims.tokenId } satisfies MintRecordResponse);
+    sendJson(res, 201, { seq, token_id: claims.tokenId, log_id: deps.logId, pid: process.pid } satisfies MintRecordResponse);
   };
 
   return {
@@ -177,8 +191,15 @@ export function createMintRecorder(deps: MintRecorderDeps): MintRecorder {
   };
 }
 
+interface MintedClaims {
+  readonly tokenId: string;
+  readonly principal: MintRecordRequest['principal'];
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
 /** `token.issued` as the offline `tollgate token mint` writes it, plus where it came through. */
-function tokenIssuedEvent(request: MintRecordRequest, claims: DbTokenClaims, remote: string): AuditEvent {
+function tokenIssuedEvent(request: MintRecordRequest, claims: MintedClaims, remote: string): AuditEvent {
   return {
     kind: 'token.issued',
     principal: auditPrincipal(claims.principal),

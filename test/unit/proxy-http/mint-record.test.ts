@@ -12,10 +12,12 @@ import {
   createMintRecorder,
   startAdminServer,
   type AdminServer,
+  type MintRecordRequest,
 } from '../../../src/proxy/http/index.js';
 import { FaultyFs, readLog, storeFixture, testKeys } from '../../helpers/audit-store.js';
 
 const KEY = 'mint-record-db-token-key-0123456789abcdef';
+const LOG_ID = 'test.tollgate/mint-record';
 const HOUR = 3_600_000;
 const ALICE: Principal = { subject: 'Alice@Example.com', email: 'alice@example.com', groups: ['engineering'] };
 const MINTED_BY = { os_user: 'ops', host: 'bastion-1', pid: 4242 };
@@ -52,15 +54,22 @@ async function setup(): Promise<Setup> {
     listen: '127.0.0.1:0',
     registry,
     readiness: () => [],
-    mintRecorder: createMintRecorder({ tokens, audit: store, registry, clock }),
+    mintRecorder: createMintRecorder({ tokens, audit: store, logId: LOG_ID, registry, clock }),
   });
   return { url: `${admin.url}${MINT_RECORD_PATH}`, dir, store, registry, clock, tokens, faults };
 }
 
-function mint(tokens: DbTokens, ttlMs = 15 * 60_000): { token: string; tokenId: string } {
+/** Mints a token as the CLI does, and the facts the CLI sends for it (never the token). */
+function mint(tokens: DbTokens, ttlMs = 15 * 60_000): { token: string; tokenId: string; facts: Omit<MintRecordRequest, 'minted_by'> } {
   const issued = tokens.issueDbToken(ALICE, ttlMs);
   if (!issued.ok) throw new Error(issued.reason);
-  return issued;
+  const facts = {
+    token_id: issued.tokenId,
+    principal: { subject: ALICE.subject, email: ALICE.email ?? '', groups: [...ALICE.groups] },
+    issued_at: new Date(issued.issuedAt).toISOString(),
+    expires_at: new Date(issued.expiresAt).toISOString(),
+  };
+  return { token: issued.token, tokenId: issued.tokenId, facts };
 }
 
 interface Answer {
@@ -86,8 +95,8 @@ async function post(s: Endpoint, body: string | null, contentType: string | null
   return { status: response.status, body: parsed };
 }
 
-function postToken(s: Endpoint, token: string, extra: Record<string, unknown> = {}, signer: DbTokens | null = s.tokens): Promise<Answer> {
-  return post(s, JSON.stringify({ token, minted_by: MINTED_BY, ...extra }), 'application/json', signer);
+function postFacts(s: Endpoint, facts: object, extra: Record<string, unknown> = {}, signer: DbTokens | null = s.tokens): Promise<Answer> {
+  return post(s, JSON.stringify({ ...facts, minted_by: MINTED_BY, ...extra }), 'application/json', signer);
 }
 
 async function tokenRecords(s: Setup): Promise<Record<string, unknown>[]> {
@@ -96,11 +105,11 @@ async function tokenRecords(s: Setup): Promise<Record<string, unknown>[]> {
 }
 
 describe('POST /tokens/issued on the admin listener', () => {
-  it('records token.issued from the verified token, durable, and answers 201 with its seq', async () => {
+  it('records token.issued from the posted facts, durable, and answers 201 with its seq and log', async () => {
     const s = await setup();
-    const { token, tokenId } = mint(s.tokens);
-    const answer = await postToken(s, token, { reason: 'nightly export' });
-    expect(answer).toEqual({ status: 201, body: { seq: 0, token_id: tokenId } });
+    const { token, tokenId, facts } = mint(s.tokens);
+    const answer = await postFacts(s, facts, { reason: 'nightly export' });
+    expect(answer).toEqual({ status: 201, body: { seq: 0, token_id: tokenId, log_id: LOG_ID, pid: process.pid } });
     const records = await tokenRecords(s);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({
@@ -120,36 +129,33 @@ describe('POST /tokens/issued on the admin listener', () => {
     expect(JSON.stringify(records)).not.toContain(token);
   });
 
-  it('refuses a token signed with another key, an expired one and a stale one with 403, recording nothing', async () => {
+  it('refuses an expired token, a stale one and impossible times, recording nothing', async () => {
     const s = await setup();
-    const other = new DbTokens({ signingKey: 'another-db-token-key-0123456789abcdef', ttlMs: HOUR, maxTtlMs: HOUR }, s.clock);
-    expect(await postToken(s, mint(other).token)).toMatchObject({ status: 403, body: { error: 'bad-signature' } });
-
     const short = mint(s.tokens, 5_000);
     const old = mint(s.tokens, 10 * 60_000);
+    const backwards = mint(s.tokens);
     s.clock.advance(6_000);
-    expect(await postToken(s, short.token)).toMatchObject({ status: 403, body: { error: 'expired' } });
+    expect(await postFacts(s, short.facts)).toMatchObject({ status: 403, body: { error: 'expired' } });
+    expect(await postFacts(s, { ...backwards.facts, expires_at: backwards.facts.issued_at })).toMatchObject({ status: 400, body: { error: 'bad-request' } });
     s.clock.advance(2 * 60_000);
     // Still valid for minutes, but not freshly minted: the endpoint is for tokens minted just now.
-    expect(await postToken(s, old.token)).toMatchObject({ status: 403, body: { error: 'stale' } });
-
-    expect(await postToken(s, 'tgdb_not-a-token')).toMatchObject({ status: 403, body: { error: 'malformed' } });
+    expect(await postFacts(s, old.facts)).toMatchObject({ status: 403, body: { error: 'stale' } });
     expect(await tokenRecords(s)).toEqual([]);
   });
 
-  it("refuses a valid token without proof of the gateway's key, as any user could send their own token", async () => {
+  it("refuses a request without proof of the gateway's key, whatever it says", async () => {
     const s = await setup();
     const other = new DbTokens({ signingKey: 'another-db-token-key-0123456789abcdef', ttlMs: HOUR, maxTtlMs: HOUR }, s.clock);
-    // A token as the /db page hands out: valid, fresh, and held by a user who does not hold the key.
-    const { token } = mint(s.tokens);
-    expect(await postToken(s, token, {}, null)).toMatchObject({ status: 403, body: { error: 'bad-proof' } });
-    expect(await postToken(s, token, {}, other)).toMatchObject({ status: 403, body: { error: 'bad-proof' } });
+    // The facts of a real token, as anyone who holds one of their own could write them.
+    const { facts } = mint(s.tokens);
+    expect(await postFacts(s, facts, {}, null)).toMatchObject({ status: 403, body: { error: 'bad-proof' } });
+    expect(await postFacts(s, facts, {}, other)).toMatchObject({ status: 403, body: { error: 'bad-proof' } });
     // A proof of another body does not carry over.
-    const proof = s.tokens.proveKeyHolder(JSON.stringify({ token, minted_by: MINTED_BY }));
+    const proof = s.tokens.proveKeyHolder(JSON.stringify({ ...facts, minted_by: MINTED_BY }));
     const tampered = await fetch(s.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', [MINT_RECORD_PROOF_HEADER]: proof },
-      body: JSON.stringify({ token, minted_by: { ...MINTED_BY, os_user: 'root' } }),
+      body: JSON.stringify({ ...facts, minted_by: { ...MINTED_BY, os_user: 'root' } }),
     });
     expect(tampered.status).toBe(403);
     expect(await tokenRecords(s)).toEqual([]);
@@ -157,28 +163,28 @@ describe('POST /tokens/issued on the admin listener', () => {
 
   it('records a token id once: a replay, even a concurrent one, is refused', async () => {
     const s = await setup();
-    const { token } = mint(s.tokens);
-    const answers = await Promise.all([postToken(s, token), postToken(s, token)]);
+    const { facts } = mint(s.tokens);
+    const answers = await Promise.all([postFacts(s, facts), postFacts(s, facts)]);
     expect(answers.map((a) => a.status).sort()).toEqual([201, 403]);
     expect(answers.find((a) => a.status === 403)?.body).toMatchObject({ error: 'replayed' });
-    expect(await postToken(s, token, { reason: 'again' })).toMatchObject({ status: 403, body: { error: 'replayed' } });
+    expect(await postFacts(s, facts, { reason: 'again' })).toMatchObject({ status: 403, body: { error: 'replayed' } });
     expect(await tokenRecords(s)).toHaveLength(1);
   });
 
   it('refuses a missing, oversized, non-JSON or misshapen body and a wrong content type, recording nothing', async () => {
     const s = await setup();
-    const { token } = mint(s.tokens);
+    const { facts } = mint(s.tokens);
     expect(await post(s, null)).toMatchObject({ status: 400, body: { error: 'bad-request' } });
     expect(await post(s, '{"token":')).toMatchObject({ status: 400, body: { error: 'bad-request' } });
-    expect(await post(s, JSON.stringify({ token }))).toMatchObject({ status: 400, body: { error: 'bad-request' } });
-    expect(await postToken(s, token, { extra: 1 })).toMatchObject({ status: 400, body: { error: 'bad-request' } });
-    const padded = JSON.stringify({ token, minted_by: MINTED_BY, reason: 'x'.repeat(MINT_RECORD_MAX_BODY_BYTES) });
+    expect(await post(s, JSON.stringify({ token_id: facts.token_id }))).toMatchObject({ status: 400, body: { error: 'bad-request' } });
+    expect(await postFacts(s, facts, { extra: 1 })).toMatchObject({ status: 400, body: { error: 'bad-request' } });
+    const padded = JSON.stringify({ ...facts, minted_by: MINTED_BY, reason: 'x'.repeat(MINT_RECORD_MAX_BODY_BYTES) });
     expect(await post(s, padded)).toMatchObject({ status: 413, body: { error: 'too-large' } });
-    expect(await post(s, JSON.stringify({ token, minted_by: MINTED_BY }), 'text/plain')).toMatchObject({ status: 415, body: { error: 'unsupported-media-type' } });
-    expect(await post(s, JSON.stringify({ token, minted_by: MINTED_BY }), null)).toMatchObject({ status: 415 });
+    expect(await post(s, JSON.stringify({ ...facts, minted_by: MINTED_BY }), 'text/plain')).toMatchObject({ status: 415, body: { error: 'unsupported-media-type' } });
+    expect(await post(s, JSON.stringify({ ...facts, minted_by: MINTED_BY }), null)).toMatchObject({ status: 415 });
     expect((await fetch(s.url)).status).toBe(405);
     // None of these spent the token: it is still recorded once when sent properly.
-    expect((await postToken(s, token)).status).toBe(201);
+    expect((await postFacts(s, facts)).status).toBe(201);
     expect(await tokenRecords(s)).toHaveLength(1);
   });
 
@@ -200,18 +206,18 @@ describe('POST /tokens/issued on the admin listener', () => {
 
   it('answers 503 when the record cannot be made durable, and takes the same token once the store recovers', async () => {
     const s = await setup();
-    const { token } = mint(s.tokens);
+    const { facts } = mint(s.tokens);
     s.faults.fail('writev', 'ENOSPC', /\.seg$/);
-    expect(await postToken(s, token)).toMatchObject({ status: 503, body: { error: 'audit-unavailable' } });
+    expect(await postFacts(s, facts)).toMatchObject({ status: 503, body: { error: 'audit-unavailable' } });
     s.faults.clear();
-    await expect.poll(async () => (await postToken(s, token)).status, { timeout: 10_000, interval: 100 }).toBe(201);
+    await expect.poll(async () => (await postFacts(s, facts)).status, { timeout: 10_000, interval: 100 }).toBe(201);
     const records = await tokenRecords(s);
     expect(records).toHaveLength(1);
   });
 
   it('counts requests by outcome', async () => {
     const s = await setup();
-    await postToken(s, mint(s.tokens).token);
+    await postFacts(s, mint(s.tokens).facts);
     await post(s, 'nope');
     const text = await s.registry.metrics();
     expect(text).toContain(`# TYPE ${MINT_RECORD_METRIC} counter`);
@@ -223,10 +229,10 @@ describe('POST /tokens/issued on the admin listener', () => {
     const dir = stores.newDir();
     const store = await stores.open(dir);
     const tokens = new DbTokens({ signingKey: KEY, ttlMs: HOUR, maxTtlMs: HOUR }, { now: () => Date.now() });
-    const recorder = createMintRecorder({ tokens, audit: store, registry: new Registry() });
+    const recorder = createMintRecorder({ tokens, audit: store, logId: LOG_ID, registry: new Registry() });
     admin = await startAdminServer({ listen: '127.0.0.1:0', registry: new Registry(), readiness: () => [], mintRecorder: recorder });
     recorder.close();
-    expect(await postToken({ url: `${admin.url}${MINT_RECORD_PATH}`, tokens }, mint(tokens).token)).toMatchObject({ status: 503, body: { error: 'closed' } });
+    expect(await postFacts({ url: `${admin.url}${MINT_RECORD_PATH}`, tokens }, mint(tokens).facts)).toMatchObject({ status: 503, body: { error: 'closed' } });
     await store.close();
     expect(readLog(dir).records).toEqual([]);
   });
