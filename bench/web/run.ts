@@ -139,7 +139,7 @@ try {
   rows.push(['chain status: first incremental pass done', `${((full + incremental) / 1000).toFixed(1)} s after start`]);
   if (created.chainStatus().state !== 'verified') throw new Error(`the bench log did not verify: ${created.chainStatus().state}`);
 
-  server = await serve(created, { principal: { subject: 'carol', email: 'carol@example.com', groups: [] }, user: 'carol@example.com', auth: 'session' });
+  server = await serve(created, { principal: { subject: 'carol', email: 'carol@example.com', groups: [] }, user: 'carol@example.com', auth: 'session', revoked: () => false });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const cold = await timed(base, '/audit');
   rows.push(['first `/audit` on a fresh log (builds the query index)', `${(cold.ms / 1000).toFixed(2)} s`]);

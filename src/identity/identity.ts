@@ -91,6 +91,11 @@ export class Identity {
     return this.relyingParty.needsRefresh(session);
   }
 
+  /** See {@link RelyingParty.refreshAt}. */
+  refreshAt(session: Session): number | null {
+    return this.relyingParty.refreshAt(session);
+  }
+
   /** See {@link RelyingParty.refreshSession}. */
   refreshSession(session: Session): Promise<RefreshResult> {
     return this.relyingParty.refreshSession(session);

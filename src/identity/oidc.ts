@@ -305,9 +305,19 @@ export class RelyingParty {
 
   /** True when the session has a refresh token and its access token is (nearly) expired. */
   needsRefresh(session: Session): boolean {
-    if (session.refreshToken === undefined || session.accessExpiresAt === undefined) return false;
+    const refreshAt = this.refreshAt(session);
+    if (refreshAt === null) return false;
     const now = this.#clock.now();
-    return now < session.expiresAt && now >= session.accessExpiresAt - REFRESH_MARGIN_MS;
+    return now < session.expiresAt && now >= refreshAt;
+  }
+
+  /**
+   * When {@link needsRefresh} starts to hold for the session, in ms since the epoch: its access
+   * token's expiry less the refresh margin. `null` when the session is never refreshed.
+   */
+  refreshAt(session: Session): number | null {
+    if (session.refreshToken === undefined || session.accessExpiresAt === undefined) return null;
+    return session.accessExpiresAt - REFRESH_MARGIN_MS;
   }
 
   /**

@@ -11,7 +11,7 @@ import { renderPage, type NavItem } from './layout.js';
 import { ProofService } from './proofs.js';
 import { send, sendHtml, sendJson, sendText } from './respond.js';
 import type { AuditCaller, AuditRoute, AuditRouteRequest } from './route.js';
-import { TailHub, type TailAccess, type TailRevocation } from './tail.js';
+import { TailHub, type TailAccess, type TailReconnect, type TailRevocation } from './tail.js';
 import { recordView, recordsView, sessionView, sessionsView, type ViewContext } from './views.js';
 
 /**
@@ -279,9 +279,11 @@ class Pages implements AuditPages {
   }
 
   /**
-   * What an open live tail checks before each flush of records: the login has not ended, and the
-   * policy in force now (a reload may have replaced it) still grants `view`, by the same
-   * `decide()` call that let the stream open.
+   * What an open live tail checks before each flush of records: the login has not ended (expiry,
+   * logout), and the policy in force now (a reload may have replaced it) still grants `view`, by
+   * the same `decide()` call that let the stream open. The groups the stream opened with hold
+   * until the gateway would refresh the session; from then the stream ends for the EventSource
+   * to reconnect, and the gateway's refresh decides with the groups the IdP says now.
    */
   #tailAccess(request: AuditRouteRequest, caller: AuditCaller): TailAccess {
     const { policy, clock } = this.#s;
@@ -290,10 +292,18 @@ class Pages implements AuditPages {
       caller.auth === 'session'
         ? { reason: 'session-expired', message: 'Your session has expired, so the live view has stopped. Reload the page to sign in again.', detail: { expires_at: expiresAt } }
         : { reason: 'token-expired', message: 'Your bearer token has expired, so the live view has stopped. Open it again with a fresh token.', detail: { expires_at: expiresAt } };
+    const loggedOut: TailRevocation = { reason: 'logged-out', message: 'You signed out, so the live view has stopped. Sign in again to resume it.', detail: {} };
+    // A refresh moment already past means the gateway could not move it (an access token that
+    // lives shorter than the refresh margin): reconnecting would not help, so it is not used.
+    const refreshAt = caller.auth === 'session' && caller.refreshAt !== undefined && caller.refreshAt > clock.now() ? caller.refreshAt : null;
+    const refresh: TailReconnect = { reconnect: true, reason: 'session-refresh', detail: { refresh_at: refreshAt } };
     return {
       context: { req: request.requestId, user: caller.user },
       check: () => {
-        if (expiresAt !== null && clock.now() >= expiresAt) return expired;
+        const now = clock.now();
+        if (expiresAt !== null && now >= expiresAt) return expired;
+        if (caller.revoked()) return loggedOut;
+        if (refreshAt !== null && now >= refreshAt) return refresh;
         const view = decide(policy.current(), caller.principal, { kind: 'audit', permission: 'view' });
         if (view.effect === 'allow') return null;
         return {

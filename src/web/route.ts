@@ -22,6 +22,13 @@ export interface AuditCaller {
   readonly session?: { readonly expiresAt: number };
   /** The bearer token, for `auth: bearer`: its `exp` in ms since the epoch. */
   readonly bearer?: { readonly expiresAt: number };
+  /**
+   * For `auth: session` with a refresh token: when the gateway next refreshes the session, reading
+   * the user's groups at the IdP again (ms since the epoch). A request after it sees the new groups.
+   */
+  readonly refreshAt?: number;
+  /** True once logout has ended the caller's session; false for bearer callers. */
+  revoked(): boolean;
 }
 
 export interface AuditClient {

@@ -19,10 +19,13 @@ import { PAGE_HEADERS } from './respond.js';
  * A reconnecting EventSource sends `Last-Event-ID`, and the stream resumes after it.
  *
  * Access is decided when a stream opens, and that is not enough for a stream that stays open for
- * hours: a config reload can take the caller's permission away, and their login can expire. So
- * each subscriber's access is checked again before every flush of records to it (once per flush,
- * not per record), and on the poller's own timer at least every `accessCheckMs` when nothing
- * arrives; a caller who fails the check gets `revoked` and nothing more.
+ * hours: a config reload can take the caller's permission away, their login can expire or be
+ * signed out, and the IdP can change their groups. So each subscriber's access is checked again
+ * before every flush of records to it (once per flush, not per record), and on the poller's own
+ * timer at least every `accessCheckMs` when nothing arrives; a caller who fails the check gets
+ * `revoked` and nothing more. A stream whose session the gateway is due to refresh (re-reading
+ * the groups) ends with no event instead ({@link TailReconnect}): the EventSource reconnects,
+ * and the gateway authenticates that request as any other.
  */
 
 export interface TailOptions {
@@ -40,9 +43,19 @@ export interface TailOptions {
 
 /** Why a stream was ended by its access check; stable `reason`s, a `message` the page shows. */
 export interface TailRevocation {
-  readonly reason: 'access-revoked' | 'session-expired' | 'token-expired';
+  readonly reason: 'access-revoked' | 'session-expired' | 'token-expired' | 'logged-out';
   readonly message: string;
   /** What the log line says besides the reason: the denying decision, the expiry. */
+  readonly detail: Readonly<Record<string, string | number | null>>;
+}
+
+/**
+ * The caller's access is to be decided afresh by the gateway: the stream ends with no event, so
+ * the EventSource reconnects (with `Last-Event-ID`) through the gateway's authentication.
+ */
+export interface TailReconnect {
+  readonly reconnect: true;
+  readonly reason: 'session-refresh';
   readonly detail: Readonly<Record<string, string | number | null>>;
 }
 
@@ -51,7 +64,7 @@ export interface TailAccess {
   /** Says who the stream is for in log lines: request id and user, never credentials. */
   readonly context: Readonly<Record<string, string>>;
   /** Decides again now: `null` while the caller may still read the log. Cheap and synchronous. */
-  check(): TailRevocation | null;
+  check(): TailRevocation | TailReconnect | null;
 }
 
 interface Subscriber {
@@ -237,17 +250,18 @@ export class TailHub {
 
   /**
    * Decides the subscriber's access again; when it is gone, sends the one `revoked` event the
-   * page shows and ends the stream. True while the subscriber may still be sent records.
+   * page shows and ends the stream, and when the gateway is to decide it afresh, just ends the
+   * stream. True while the subscriber may still be sent records.
    */
   #admit(subscriber: Subscriber): boolean {
     const { res } = subscriber;
     if (res.writableEnded || res.destroyed) return false;
-    const revocation = subscriber.access.check();
-    if (revocation === null) return true;
+    const verdict = subscriber.access.check();
+    if (verdict === null) return true;
     this.#subscribers.delete(subscriber);
-    const data = { reason: revocation.reason, message: revocation.message };
-    res.end(`event: revoked\ndata: ${JSON.stringify(data)}\n\n`);
-    this.#logger?.info({ ...subscriber.access.context, reason: revocation.reason, ...revocation.detail }, `audit tail ended: ${revocation.reason}`);
+    if ('reconnect' in verdict) res.end();
+    else res.end(`event: revoked\ndata: ${JSON.stringify({ reason: verdict.reason, message: verdict.message })}\n\n`);
+    this.#logger?.info({ ...subscriber.access.context, reason: verdict.reason, ...verdict.detail }, `audit tail ended: ${verdict.reason}`);
     return false;
   }
 

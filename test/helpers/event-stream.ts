@@ -14,6 +14,8 @@ export interface StreamEvent {
 export class EventStreamClient {
   readonly status: number;
   readonly contentType: string | null;
+  /** The response's `Set-Cookie` lines (a refreshed session cookie). */
+  readonly setCookies: readonly string[];
   #text = '';
   #ended = false;
   #failure: unknown = null;
@@ -23,6 +25,7 @@ export class EventStreamClient {
   private constructor(response: Response, controller: AbortController) {
     this.status = response.status;
     this.contentType = response.headers.get('content-type');
+    this.setCookies = response.headers.getSetCookie();
     this.#controller = controller;
     void this.#pump(response);
   }

@@ -64,6 +64,8 @@ export interface WebAuditOptions {
   /** The gateway's and the pages' clock (sessions, bearer expiry). */
   readonly clock?: Clock;
   readonly tailAccessCheckMs?: number;
+  /** IdP users besides alice, bob, carol and victor. */
+  readonly users?: readonly IdpUser[];
 }
 
 /** The gateway with the pages mounted. */
@@ -77,7 +79,7 @@ export async function startWebAudit(options: WebAuditOptions = {}): Promise<WebA
       return pages.route.handle(request);
     },
   };
-  const h = await startGatewayHarness({ users: [ALICE, BOB, CAROL, VICTOR], policyYaml: AUDIT_POLICY_YAML, routes: [route], ...(options.clock === undefined ? {} : { clock: options.clock }) });
+  const h = await startGatewayHarness({ users: [ALICE, BOB, CAROL, VICTOR, ...(options.users ?? [])], policyYaml: AUDIT_POLICY_YAML, routes: [route], ...(options.clock === undefined ? {} : { clock: options.clock }) });
   try {
     const policy = compilePolicy(h.config.policy);
     const livePolicy = new LivePolicy(policy);

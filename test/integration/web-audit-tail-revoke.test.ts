@@ -4,7 +4,8 @@
  * and a config reload by SIGHUP that takes the reviewer's `audit.view` away: the stream must end
  * with a `revoked` event before it carries any record appended after the reload, while a
  * reviewer who keeps access goes on receiving them. Then the gateway harness on a manual clock,
- * where a session and a bearer token expire while their streams are open.
+ * where a session and a bearer token expire while their streams are open, a session signs out,
+ * and a session comes due for refresh (the gateway re-reads its groups at the IdP).
  */
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,9 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSignerKey } from '../../src/audit/index.js';
 import { manualClock } from '../../src/core/index.js';
+import { isOutcome } from '../../src/web/record-view.js';
 import { EventStreamClient } from '../helpers/event-stream.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
-import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
+import { startOidcIdp, type IdpUser, type TestIdp } from '../helpers/oidc-idp.js';
 import { identityYaml, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
 
@@ -203,5 +205,93 @@ describe('live audit view: the login ends while it is open', () => {
     await session.untilEnded();
     expect(session.json('revoked')).toEqual([{ reason: 'session-expired', message: expect.stringContaining('sign in again') }]);
     expect(session.events().at(-1)?.event).toBe('revoked');
+  });
+});
+
+describe('live audit view: the session is signed out or its groups change at the IdP', () => {
+  const HOUR = 3_600_000;
+  /** The IdP's access tokens live an hour; the gateway refreshes 30 s before. */
+  const PAST_REFRESH = HOUR - 29_000;
+  const clock = manualClock(Date.now());
+  /** Her groups at the IdP; the test takes `auditors` away. */
+  const danaGroups = ['auditors'];
+  const DANA: IdpUser = { email: 'dana@example.com', password: 'dana', groups: danaGroups };
+  let w: WebAuditHarness;
+
+  beforeAll(async () => {
+    w = await startWebAudit({ clock, tailAccessCheckMs: 50, users: [DANA] });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    await w?.close();
+  });
+
+  async function openSessionTail(cookie: string, after: number, lastEventId?: number): Promise<EventStreamClient> {
+    const stream = await EventStreamClient.open(`${w.h.url}/audit/tail?after=${after}`, { cookie, ...(lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) }) });
+    streams.push(stream);
+    return stream;
+  }
+
+  it('ends a session stream with revoked/logged-out when that session signs out, before the records that follow', async () => {
+    const { browser: carol } = await w.h.login(CAROL);
+    const { browser: alice } = await w.h.login(ALICE);
+    const newest = w.h.records().at(-1)?.seq ?? -1;
+    const stream = await openSessionTail(carol.cookieHeader(w.h.url), newest);
+    expect(stream.status).toBe(200);
+    expect((await alice.request(`${w.h.url}/app/before-logout`)).status).toBe(200);
+    await stream.until((s) => hasPath(s, '/app/before-logout'), 'the record before the logout');
+
+    expect((await carol.request(`${w.h.url}/_tollgate/logout`, { method: 'POST', body: new URLSearchParams() })).status).toBe(302);
+    const logoutSeq = w.h.records().findLast((record) => record.kind === 'auth.logout')?.seq;
+    expect(logoutSeq).toBeGreaterThan(newest);
+    expect((await alice.request(`${w.h.url}/app/after-logout`)).status).toBe(200);
+
+    await stream.untilEnded();
+    expect(stream.json('revoked')).toEqual([{ reason: 'logged-out', message: expect.stringContaining('signed out') }]);
+    expect(stream.events().at(-1)?.event).toBe('revoked');
+    expect(records(stream).filter((record) => record.seq >= logoutSeq!)).toEqual([]);
+    expect(stream.text).not.toContain('/app/after-logout');
+  });
+
+  it('ends a session stream with no event when the session is due for refresh; the reconnect resumes after Last-Event-ID, or is refused once the IdP took the group away', async () => {
+    const { browser: dana } = await w.h.login(DANA);
+    const { browser: alice } = await w.h.login(ALICE);
+    const newest = w.h.records().at(-1)?.seq ?? -1;
+    const first = await openSessionTail(dana.cookieHeader(w.h.url), newest);
+    expect(first.status).toBe(200);
+    expect((await alice.request(`${w.h.url}/app/before-refresh`)).status).toBe(200);
+    await first.until((s) => hasPath(s, '/app/before-refresh'), 'the record before the refresh moment');
+
+    // Past the refresh moment, well within the session's 8 h: the stream ends plainly.
+    clock.advance(PAST_REFRESH);
+    await first.untilEnded();
+    expect(first.json('revoked')).toEqual([]);
+    expect((await alice.request(`${w.h.url}/app/between`)).status).toBe(200);
+
+    // The EventSource's reconnect: the gateway refreshes the session and the view goes on.
+    const lastSeen = records(first).at(-1)!.seq;
+    const second = await openSessionTail(dana.cookieHeader(w.h.url), newest, lastSeen);
+    expect(second.status).toBe(200);
+    expect(second.setCookies).toEqual([expect.stringMatching(/^tollgate_session=v1\./)]);
+    await second.until((s) => hasPath(s, '/app/between'), 'the record appended while reconnecting');
+    const delivered = [...records(first), ...records(second)].map((record) => record.seq);
+    const upTo = delivered.at(-1)!;
+    const expected = w.h
+      .records()
+      .filter((record) => record.seq > newest && record.seq <= upTo && !isOutcome(record))
+      .map((record) => record.seq);
+    expect(delivered).toEqual(expected);
+
+    // The IdP takes dana out of `auditors`; her open view lasts until the next refresh moment.
+    danaGroups.length = 0;
+    const refreshed = second.setCookies[0]!;
+    dana.setCookie(w.h.url, 'tollgate_session', refreshed.slice('tollgate_session='.length, refreshed.indexOf(';')));
+    clock.advance(PAST_REFRESH);
+    await second.untilEnded();
+    expect(second.json('revoked')).toEqual([]);
+    const refused = await fetch(`${w.h.url}/audit/tail?after=${newest}`, { headers: { cookie: dana.cookieHeader(w.h.url), accept: 'text/event-stream', 'last-event-id': String(records(second).at(-1)!.seq) } });
+    expect(refused.status).toBe(403);
+    await refused.arrayBuffer();
   });
 });

@@ -99,6 +99,21 @@ export class Authenticator {
     this.#revoked.set(session.sessionId, session.expiresAt);
   }
 
+  /** Whether logout has ended the session `sessionId` (in this process). */
+  isRevoked(sessionId: string): boolean {
+    return this.#revokedAt(sessionId, this.#clock.now());
+  }
+
+  #revokedAt(sessionId: string, now: number): boolean {
+    const revokedUntil = this.#revoked.get(sessionId);
+    return revokedUntil !== undefined && now < revokedUntil;
+  }
+
+  /** When the gateway will next refresh `session`, in ms since the epoch; `null` when it never does. */
+  refreshAt(session: Session): number | null {
+    return this.#identity.refreshAt(session);
+  }
+
   #bearer(token: string): AuthOutcome | Promise<AuthOutcome> {
     const cached = this.#bearers.get(token);
     if (cached !== undefined && this.#clock.now() < cached.expiresAt) return cached.outcome;
@@ -140,8 +155,7 @@ export class Authenticator {
       entry = this.#remember(key, read.session, read.resealAdvised);
     }
     const { session } = entry;
-    const revokedUntil = this.#revoked.get(session.sessionId);
-    if (revokedUntil !== undefined && now < revokedUntil) return { kind: 'anonymous', setCookies: [this.#identity.clearSessionCookie()] };
+    if (this.#revokedAt(session.sessionId, now)) return { kind: 'anonymous', setCookies: [this.#identity.clearSessionCookie()] };
     if (this.#identity.needsRefresh(session)) return this.#identity.refreshSession(session).then((result) => this.#refreshed(result, entry.outcome.caller));
     if (entry.resealAdvised) return { kind: 'caller', caller: entry.outcome.caller, setCookies: [this.#identity.serializeSessionCookie(session)] };
     return entry.outcome;

@@ -55,9 +55,24 @@ export interface GatewayRouteRequest {
   /** The client is a browser navigating (HTML `Accept`). */
   readonly html: boolean;
   /** The caller, or `null` once the gateway has answered (login redirect, 401, 503). */
-  requireCaller(): Promise<Caller | null>;
+  requireCaller(): Promise<RouteCaller | null>;
   /** Appends an audit event; resolves with its seq once durable, rejects when it cannot be. */
   record(event: AuditEvent): Promise<number>;
+}
+
+/**
+ * The caller as a mounted route sees it: a route that keeps a response open (the live audit
+ * view) must know when the login behind it changes after the request authenticated.
+ */
+export interface RouteCaller extends Caller {
+  /**
+   * For a session with a refresh token: when the gateway will next refresh it, reading the
+   * user's groups at the IdP again (ms since the epoch). A request made after it gets the
+   * refreshed principal.
+   */
+  readonly refreshAt?: number;
+  /** True once logout has ended the caller's session; always false for bearer callers. */
+  revoked(): boolean;
 }
 
 /** Everything the gateway runs on, built by the caller (`tollgate serve`, tests). */
@@ -621,9 +636,18 @@ class Gateway implements HttpGateway {
       query: ctx.query,
       client: ctx.client,
       html: ctx.html,
-      requireCaller: () => this.#requireCaller(ctx),
+      requireCaller: () => this.#routeCaller(ctx),
       record: (event) => this.#record(event),
     });
+  }
+
+  async #routeCaller(ctx: RequestContext): Promise<RouteCaller | null> {
+    const caller = await this.#requireCaller(ctx);
+    if (caller === null) return null;
+    const { session } = caller;
+    if (session === undefined) return { ...caller, revoked: () => false };
+    const refreshAt = this.#auth.refreshAt(session);
+    return { ...caller, ...(refreshAt === null ? {} : { refreshAt }), revoked: () => this.#auth.isRevoked(session.sessionId) };
   }
 
   #internalError(ctx: RequestContext, error: unknown): void {

@@ -9,7 +9,7 @@
  * it matches, or is a 404.
  */
 export { startHttpGateway } from './gateway.js';
-export type { HttpGateway, HttpGatewayDeps, GatewayRoute, GatewayRouteRequest } from './gateway.js';
+export type { HttpGateway, HttpGatewayDeps, GatewayRoute, GatewayRouteRequest, RouteCaller } from './gateway.js';
 export type { Caller } from './authenticate.js';
 export type { ClientFacts, AuthMethod } from './audit-events.js';
 export { startAdminServer, gatewayReadiness } from './admin.js';
