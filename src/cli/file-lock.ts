@@ -3,7 +3,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
-import { TollgateError } from '../core/index.js';
+import { TollgateError, isProcessAlive } from '../core/index.js';
 
 /**
  * A lock file that serialises a read-modify-write of one file across processes (several
@@ -154,17 +154,7 @@ function isStale(found: LockInstance, staleMs: number): boolean {
   // Our own pid on a lock we do not hold is a leftover of an earlier process that had the same
   // pid (common in containers).
   if (holder.pid === process.pid) return !heldHere.has(holder.nonce);
-  return !isAlive(holder.pid);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return !isProcessAlive(holder.pid);
 }
 
 /**

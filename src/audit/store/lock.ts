@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { TollgateError } from '../../core/index.js';
+import { TollgateError, isProcessAlive } from '../../core/index.js';
 import type { StoreFs } from './file-io.js';
 
 export const LOCK_FILE = 'lock';
@@ -77,13 +77,7 @@ async function readOwner(fs: StoreFs, path: string): Promise<number | null> {
 function isAlive(pid: number): boolean {
   // Our own pid in a lock we do not hold is a leftover of an earlier run that had the same pid
   // (common in containers, where the gateway is often pid 1).
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== process.pid && isProcessAlive(pid);
 }
 
 function lockedError(path: string, owner: number | null): TollgateError {
