@@ -2,7 +2,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { generateSignerKey } from '../../src/audit/index.js';
 import { repoRoot } from './cli.js';
+import { CLIENT_SECRET } from './http-gateway.js';
 
 /** One line of the gateway's JSON log (a plain text line becomes `{ msg }`). */
 export interface LogLine {
@@ -91,4 +93,23 @@ export function identityYaml(issuer: string): string {
   db_tokens:
     signing_key: \${env:DB_TOKEN_KEY}
 `;
+}
+
+/** The secrets {@link identityYaml} and `audit.signing_key: \${env:AUDIT_KEY}` read. */
+// A type, not an interface: it must pass where a plain environment record is wanted.
+export type ServeEnv = {
+  readonly CLIENT_SECRET: string;
+  readonly SESSION_KEY: string;
+  readonly DB_TOKEN_KEY: string;
+  readonly AUDIT_KEY: string;
+};
+
+/** {@link ServeEnv} with keys of this test's own (`name` tells them apart) and a fresh audit key. */
+export function serveEnv(name: string): ServeEnv {
+  return {
+    CLIENT_SECRET,
+    SESSION_KEY: `${name}-session-key-0123456789abcdef`,
+    DB_TOKEN_KEY: `${name}-db-token-key-0123456789abcdef`,
+    AUDIT_KEY: generateSignerKey('test.tollgate').signerKey,
+  };
 }

@@ -8,25 +8,18 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSignerKey } from '../../src/audit/index.js';
 import { DbTokens } from '../../src/identity/index.js';
 import { MINT_RECORD_PATH, MINT_RECORD_PROOF_HEADER } from '../../src/proxy/http/index.js';
 import { runTollgate } from '../helpers/cli.js';
 import { ALICE, CLIENT_SECRET, freePort } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, startServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, serveEnv, startServeProcess } from '../helpers/serve-process.js';
 
-const DB_TOKEN_KEY = 'live-mint-db-token-key-0123456789abcdef';
 
 let idp: TestIdp;
 let root: string;
-const env = {
-  CLIENT_SECRET,
-  SESSION_KEY: 'live-mint-session-key-0123456789abcdef',
-  DB_TOKEN_KEY,
-  AUDIT_KEY: generateSignerKey('test.tollgate').signerKey,
-};
-const tokens = new DbTokens({ signingKey: DB_TOKEN_KEY, ttlMs: 3_600_000, maxTtlMs: 43_200_000 }, { now: () => Date.now() });
+const env = serveEnv('live-mint');
+const tokens = new DbTokens({ signingKey: env.DB_TOKEN_KEY, ttlMs: 3_600_000, maxTtlMs: 43_200_000 }, { now: () => Date.now() });
 
 function configText(adminPort: number): string {
   return `

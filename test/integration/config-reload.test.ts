@@ -12,16 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSignerKey } from '../../src/audit/index.js';
 import { loadConfigOrThrow } from '../../src/config/index.js';
 import { createDbTokens } from '../../src/identity/index.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { LOGIN_PASSWORDS, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { identityYaml, startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, serveEnv, startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
 
-const SESSION_KEY = 'reload-session-key-0123456789abcdef';
-const DB_TOKEN_KEY = 'reload-db-token-key-0123456789abcdef';
 const ORDERS = 'SELECT id FROM public.orders ORDER BY id';
 
 interface Edit {
@@ -138,13 +135,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-reload-it-'));
   auditDir = join(dir, 'audit');
   configFile = join(dir, 'tollgate.yaml');
-  env = {
-    CLIENT_SECRET,
-    SESSION_KEY,
-    DB_TOKEN_KEY,
-    READER_PASSWORD: LOGIN_PASSWORDS.shop_reader,
-    AUDIT_KEY: generateSignerKey('test.tollgate').signerKey,
-  };
+  env = { ...serveEnv('reload'), READER_PASSWORD: LOGIN_PASSWORDS.shop_reader };
   writeConfig();
 
   gateway = await startServeProcess(dir, env);

@@ -11,13 +11,12 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSignerKey } from '../../src/audit/index.js';
 import { manualClock } from '../../src/core/index.js';
 import { isOutcome } from '../../src/web/record-view.js';
 import { EventStreamClient } from '../helpers/event-stream.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type IdpUser, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, serveEnv, startServeProcess, type ServeEnv, type ServeProcess } from '../helpers/serve-process.js';
 import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
 
 interface RecordEvent {
@@ -30,7 +29,7 @@ let upstream: TestUpstream;
 let dir: string;
 let auditDir: string;
 let configFile: string;
-let env: Record<string, string>;
+let env: ServeEnv;
 let gateway: ServeProcess;
 const streams: EventStreamClient[] = [];
 
@@ -102,12 +101,7 @@ describe('live audit view: access revoked by a config reload', () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-tail-revoke-it-'));
     auditDir = join(dir, 'audit');
     configFile = join(dir, 'tollgate.yaml');
-    env = {
-      CLIENT_SECRET,
-      SESSION_KEY: 'tail-revoke-session-key-0123456789abcdef',
-      DB_TOKEN_KEY: 'tail-revoke-db-token-key-0123456789abcdef',
-      AUDIT_KEY: generateSignerKey('test.tollgate').signerKey,
-    };
+    env = serveEnv('tail-revoke');
     writeConfig(true);
 
     gateway = await startServeProcess(dir, env);
