@@ -5,6 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -157,6 +159,37 @@ describe('tollgate token mint while tollgate serve runs', () => {
     await second.stop();
   });
 
+  it('sends the admin listener the token\'s facts with a key-holder proof, never the token', async () => {
+    // A stand-in listener on the config's admin address, while the real gateway holds the log.
+    const seen: { proof: string | undefined; body: string }[] = [];
+    const capture = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        const proof = req.headers[MINT_RECORD_PROOF_HEADER];
+        seen.push({ proof: typeof proof === 'string' ? proof : undefined, body });
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"busy","message":"stand-in"}');
+      });
+    });
+    await new Promise<void>((resolve) => capture.listen(0, '127.0.0.1', resolve));
+    try {
+      const elsewhere = join(gateway.dir, 'capturing');
+      mkdirSync(elsewhere);
+      writeFileSync(join(elsewhere, 'tollgate.yaml'), configText((capture.address() as AddressInfo).port).replace('dir: ./audit', `dir: ${join(gateway.dir, 'audit')}`));
+      const run = await mint(elsewhere, ['--reason', 'captured']);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+    } finally {
+      await new Promise((resolve) => capture.close(resolve));
+    }
+    expect(seen).toHaveLength(1);
+    const [request] = seen;
+    expect(request?.body).not.toContain('tgdb_');
+    expect(JSON.parse(request?.body ?? '{}')).toMatchObject({ principal: { subject: 'alice@example.com', groups: ['engineering'] }, reason: 'captured' });
+    expect(tokens.verifyKeyHolder(request?.body ?? '', request?.proof ?? '')).toBe(true);
+  });
+
   it('fails with TG_ERR_AUDIT_LOCKED naming what it tried when the admin listener is not where the config says', async () => {
     const elsewhere = join(gateway.dir, 'elsewhere');
     mkdirSync(elsewhere);
@@ -189,7 +222,6 @@ describe('tollgate token mint while tollgate serve runs', () => {
         minted_by: { pid: expect.any(Number), host: expect.any(String), os_user: expect.any(String) },
       },
     });
-    expect(JSON.stringify(records)).not.toContain(minted);
   });
 
   it('still mints offline, appending token.issued itself, once the gateway has stopped, several at once', async () => {
