@@ -49,6 +49,7 @@ export interface UpstreamHandshake {
  * - `.../set-cookie`: sets `app=1` and `theme=dark`, and tries to set the gateway's cookies;
  * - `.../status/<code>`: answers with that status;
  * - `.../slow/<ms>`: answers after `ms` milliseconds;
+ * - `.../stall-body/<ms>`: sends the headers and 10 of 1,000 body bytes, the rest after `ms` milliseconds;
  * - anything else: JSON `{ method, url, bodyBytes }` after reading the whole body.
  * Every WebSocket connection echoes each message back.
  */
@@ -104,6 +105,11 @@ export class TestUpstream {
       if (verb === 'bytes') return streamBytes(res, Number(last));
       if (verb === 'slow') {
         setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow'), Number(last));
+        return;
+      }
+      if (verb === 'stall-body') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 }).write('x'.repeat(10));
+        setTimeout(() => res.end('x'.repeat(990)), Number(last));
         return;
       }
       if (verb === 'status') {

@@ -69,6 +69,12 @@ const TIMEOUTS: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_E
 export interface Forwarding {
   /** The client went away before its response finished: stop, and abort the upstream request. */
   clientClosed(): void;
+  /**
+   * Whether the exchange is waiting for the upstream (its response headers or its next body
+   * bytes) rather than for the client (request body bytes, or room in the client's socket).
+   * While it is, a quiet client connection is not idle: the upstream's idle timeout decides.
+   */
+  waitsOnUpstream(): boolean;
 }
 
 /**
@@ -85,10 +91,17 @@ export function forward(request: ForwardRequest): Forwarding {
 
 class ByteCounter extends Transform {
   bytes = 0;
+  /** The client's whole request body has come through. */
+  ended = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.ended = true;
+    callback();
   }
 }
 
@@ -186,6 +199,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
       this.#error ??= 'client-closed';
     }
     this.#finish();
+  }
+
+  waitsOnUpstream(): boolean {
+    return !this.#finished && !this.#stopped && !this.#waitingForDrain && (this.#counter === null || this.#counter.ended);
   }
 
   clientClosed(): void {

@@ -17,7 +17,7 @@ import { failureEvent, requestEvent, responseEvent, wsCloseEvent, type ClientFac
 import { Authenticator, type AuthOutcome, type Caller } from './authenticate.js';
 import { AUDIT_RETRY_AFTER_SECONDS, closeIfBodyUnread, sendAuditUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { DB_PAGE_PATH, handleDbPage, handleHome } from './db-page.js';
-import { createUpstreamPool, forward, type ForwardListener } from './forward.js';
+import { createUpstreamPool, forward, type Forwarding, type ForwardListener, type ForwardRequest } from './forward.js';
 import {
   TrustedProxies,
   cookieHeaderWithout,
@@ -173,6 +173,8 @@ class Gateway implements HttpGateway {
   #router: ResourceRouter;
   /** One pool per HTTP resource, by resource name. */
   #pools = new Map<string, { readonly origin: string; readonly pool: Pool }>();
+  /** The exchange being forwarded on each client connection (one at a time: HTTP/1.1 answers in order). */
+  readonly #forwardingOn = new WeakMap<Socket, Forwarding>();
   /** Pools a reload took out of use, closing once their requests are done. */
   readonly #retiring = new Set<Pool>();
   readonly #trusted: TrustedProxies;
@@ -250,6 +252,12 @@ class Gateway implements HttpGateway {
     const tls = deps.config.server.http.tls;
     this.#server = tls === undefined ? createHttpServer(serverOptions) : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key });
     this.#server.timeout = limits.idle_timeout;
+    // A client whose request waits on a slow upstream is quiet, not idle: the upstream's own idle
+    // timeout (the same limit) ends that wait with a 504 or a broken body, which the client
+    // receives and the record names. Any other quiet connection is closed.
+    this.#server.on('timeout', (socket: Socket) => {
+      if (this.#forwardingOn.get(socket)?.waitsOnUpstream() !== true) socket.destroy();
+    });
     this.#server.on('request', this.#onRequest);
     this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       this.#expectsContinue.add(req);
@@ -386,7 +394,10 @@ class Gateway implements HttpGateway {
     };
     // `on`, not `once`: a response closes once, and `once` would wrap the listener per request.
     res.on('close', () => {
-      if (!res.writableFinished) ctx.forwarding?.clientClosed();
+      if (ctx.forwarding !== null) {
+        if (!res.writableFinished) ctx.forwarding.clientClosed();
+        if (this.#forwardingOn.get(req.socket) === ctx.forwarding) this.#forwardingOn.delete(req.socket);
+      }
       this.#metrics.countRequest(ctx.labels.resource, ctx.labels.decision, res.statusCode);
       this.#metrics.inFlight.dec();
       this.#inFlight -= 1;
@@ -469,6 +480,13 @@ class Gateway implements HttpGateway {
     return this.#routes.find((candidate) => path === candidate.path || path.startsWith(`${candidate.path}/`)) ?? null;
   }
 
+  /** Starts forwarding on `socket`'s behalf; the server's idle timeout asks it whom it waits on. */
+  #forwarded(socket: Socket, request: ForwardRequest): Forwarding {
+    const forwarding = forward(request);
+    this.#forwardingOn.set(socket, forwarding);
+    return forwarding;
+  }
+
   /**
    * The hot path: authenticate → decide → durable `http.request` → forward → `http.response`.
    * The assertion is signed (or taken from its short cache) while the record is on its way to
@@ -537,7 +555,7 @@ class Gateway implements HttpGateway {
       exchange.done(502, 0, 0, 'resource-removed');
       return;
     }
-    ctx.forwarding = forward({
+    ctx.forwarding = this.#forwarded(req.socket, {
       pool: upstream.pool,
       req,
       res,
