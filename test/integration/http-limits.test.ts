@@ -60,7 +60,24 @@ describe('listener limits', () => {
   });
 });
 
-describe('idle_timeout for a client that stops reading', () => {
+describe('idle_timeout for a quiet client', () => {
+  it('closes the connection of a client that stops sending its request body, without blaming the upstream', async () => {
+    const { port } = new URL(h.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(`POST /app/upload-stall HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${auth['authorization']}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(10)}`);
+    await closed;
+    // No 504: the upstream was waiting for this client's body, not the other way round.
+    expect(text).toBe('');
+    const requestOf = (): AuditRecord | undefined => h.records().find((record) => record.kind === 'http.request' && record.data['path'] === '/app/upload-stall');
+    await expect.poll(() => recordsFor(requestOf()?.request_id ?? '').map((record) => record.kind)).toEqual(['http.request', 'http.response']);
+    expect(recordsFor(requestOf()?.request_id ?? '')[1]?.data).toMatchObject({ status: 0, bytes_in: 10, bytes_out: 0, upstream_error: 'client-closed' });
+  });
+
   it('closes the connection of a client that stops reading its response, and records what was sent', async () => {
     const { port } = new URL(h.url);
     const socket = connect(Number(port), '127.0.0.1');
