@@ -266,13 +266,47 @@ export interface RecordEnvelope {
 
 /** The envelope of records sealed by log `logId` at `timeMs`, or `null` when sealRecord would refuse either. */
 export function recordEnvelope(logId: string, timeMs: number): RecordEnvelope | null {
-  if (typeof logId !== 'string' || logId === '' || hasLoneSurrogate(logId)) return null;
-  const time = Number.isSafeInteger(timeMs) && Math.abs(timeMs) <= 8.64e15 ? new Date(timeMs).toISOString() : '';
-  if (!isRecordTime(time)) return null;
-  return {
-    logIdToPrev: utf8Encode(`${JSON.stringify(logId)},"prev":"`),
-    timeToEnd: utf8Encode(`,"time":"${time}","v":${RECORD_VERSION}}`),
-  };
+  const logIdToPrev = logIdToPrevOf(logId);
+  if (logIdToPrev === null || !Number.isSafeInteger(timeMs) || Math.abs(timeMs) > 8.64e15) return null;
+  const second = Math.floor(timeMs / 1000);
+  if (lastSecond.second !== second) {
+    const time = new Date(second * 1000).toISOString();
+    lastSecond = { second, timeToEnd: isRecordTime(time) ? asciiBytes(`,"time":"${time}","v":${RECORD_VERSION}}`) : null };
+  }
+  const { timeToEnd: template } = lastSecond;
+  if (template === null) return null;
+  // Only the milliseconds differ within a second: `,"time":"YYYY-MM-DDTHH:MM:SS.` is 29 bytes.
+  const timeToEnd = template.slice();
+  const ms = timeMs - second * 1000;
+  timeToEnd[29] = 0x30 + Math.floor(ms / 100);
+  timeToEnd[30] = 0x30 + (Math.floor(ms / 10) % 10);
+  timeToEnd[31] = 0x30 + (ms % 10);
+  return { logIdToPrev, timeToEnd };
+}
+
+/** The envelope's time text of the last second asked for, with `.000`; null when no record may carry it. */
+let lastSecond: { readonly second: number; readonly timeToEnd: Uint8Array | null } = { second: Number.NaN, timeToEnd: null };
+
+/**
+ * The last log id's envelope text: a store seals every record with one id, and asks for a new
+ * envelope every millisecond under load, so the id's escaping and encoding is done once.
+ */
+let lastLogId: { readonly logId: string; readonly bytes: Uint8Array | null } = { logId: '', bytes: null };
+
+function logIdToPrevOf(logId: string): Uint8Array | null {
+  if (typeof logId !== 'string') return null;
+  if (lastLogId.logId !== logId) {
+    const bytes = logId === '' || hasLoneSurrogate(logId) ? null : utf8Encode(`${JSON.stringify(logId)},"prev":"`);
+    lastLogId = { logId, bytes };
+  }
+  return lastLogId.bytes;
+}
+
+/** `text` known to be ASCII (checked by isRecordTime), without a call into the encoder. */
+function asciiBytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
 }
 
 // The fixed text between a record's values, encoded once. Members are in canonical (UTF-16) key
