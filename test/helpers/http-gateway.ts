@@ -164,6 +164,8 @@ export interface GatewayHarnessOptions {
   readonly trustedProxies?: readonly string[];
   /** YAML for `roles:` and `grants:` (indented two spaces); default: engineers use `app` and read `shop`. */
   readonly policyYaml?: string;
+  /** More `resources:` entries (list items indented two spaces), after the harness's own. */
+  readonly extraResourcesYaml?: string;
   readonly routes?: readonly GatewayRoute[];
   /** Reuse an IdP (and its keys) instead of starting one; it must know this gateway's callback. */
   readonly sharedIdp?: { readonly idp: TestIdp; readonly port: number };
@@ -235,6 +237,7 @@ export function gatewayYaml(options: {
   sessionKeys: readonly string[];
   trustedProxies: readonly string[];
   policyYaml: string;
+  extraResourcesYaml?: string | undefined;
   appendTimeout: string;
   tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
   limits?: Readonly<Record<string, string>> | undefined;
@@ -292,7 +295,7 @@ resources:
       - name: writer
         user: shop_writer
         password: writer-password
-${options.policyYaml}
+${options.extraResourcesYaml ?? ''}${options.policyYaml}
 audit:
   dir: ${options.auditDir}
   log_id: test.tollgate/audit
@@ -335,6 +338,7 @@ export async function startGatewayHarness(options: GatewayHarnessOptions = {}): 
       sessionKeys: options.sessionKeys ?? [SESSION_KEY],
       trustedProxies: options.trustedProxies ?? [],
       policyYaml: options.policyYaml ?? DEFAULT_POLICY_YAML,
+      extraResourcesYaml: options.extraResourcesYaml,
       appendTimeout: options.appendTimeout ?? '2s',
       tls: options.tls,
       limits: options.limits,

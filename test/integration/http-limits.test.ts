@@ -1,19 +1,71 @@
-import { connect } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendRequest, statusLines } from '../helpers/http-client.js';
-import { ALICE, bearerFor, startGatewayHarness, type GatewayHarness } from '../helpers/http-gateway.js';
+import { ALICE, DEFAULT_POLICY_YAML, bearerFor, startGatewayHarness, type GatewayHarness } from '../helpers/http-gateway.js';
 import type { AuditRecord } from '../../src/audit/index.js';
 
 let h: GatewayHarness;
 let auth: Record<string, string>;
+let blackhole: Blackhole;
+
+/**
+ * A listener in a process that never accepts (its event loop is blocked): once the kernel's
+ * accept queue for it is full, further connection attempts get no answer at all, as with an
+ * upstream host that has gone silent.
+ */
+interface Blackhole {
+  readonly port: number;
+  close(): void;
+}
+
+async function startBlackhole(): Promise<Blackhole> {
+  const script = `const s = require('node:net').createServer();
+s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+  process.stdout.write(s.address().port + '\\n');
+  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 50);
+});`;
+  const child: ChildProcess = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`blackhole listener exited with ${code}`)));
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Fill the accept queue; the attempts after it stay unanswered.
+  const fillers: Socket[] = [];
+  for (let i = 0; i < 4; i++) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    fillers.push(socket);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return {
+    port,
+    close() {
+      for (const socket of fillers) socket.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
 
 beforeAll(async () => {
-  h = await startGatewayHarness({ limits: { max_concurrent_requests: '2', headers_timeout: '1s', idle_timeout: '2s' } });
+  blackhole = await startBlackhole();
+  h = await startGatewayHarness({
+    limits: { max_concurrent_requests: '2', headers_timeout: '1s', idle_timeout: '2s', upstream_connect_timeout: '1s' },
+    extraResourcesYaml: `  - name: silent
+    kind: http
+    upstream: http://127.0.0.1:${blackhole.port}
+    match:
+      path_prefix: /silent/
+`,
+    policyYaml: DEFAULT_POLICY_YAML.replace('      - resource: down\n', '      - resource: down\n      - resource: silent\n'),
+  });
   auth = { authorization: `Bearer ${await bearerFor(h.idp, ALICE)}` };
 });
 
 afterAll(async () => {
   await h?.close();
+  blackhole?.close();
 });
 
 describe('listener limits', () => {
@@ -49,6 +101,17 @@ describe('listener limits', () => {
     expect(JSON.parse(response.body)).toMatchObject({ error: 'upstream_timeout', request_id: requestId });
     await expect.poll(() => recordsFor(requestId).map((record) => record.kind)).toEqual(['http.request', 'http.response']);
     expect(recordsFor(requestId)[1]?.data).toMatchObject({ status: 504, upstream_error: 'UND_ERR_HEADERS_TIMEOUT' });
+  });
+
+  it('answers 504 when the upstream does not accept the connection within upstream_connect_timeout', async () => {
+    const started = Date.now();
+    const response = await sendRequest(h.url, '/silent/x', { headers: auth });
+    expect(response.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const requestId = String(response.headers['x-request-id']);
+    expect(JSON.parse(response.body)).toMatchObject({ error: 'upstream_timeout', request_id: requestId });
+    await expect.poll(() => recordsFor(requestId).map((record) => record.kind)).toEqual(['http.request', 'http.response']);
+    expect(recordsFor(requestId)[1]?.data).toMatchObject({ status: 504, upstream_error: 'UND_ERR_CONNECT_TIMEOUT' });
   });
 
   it('breaks the client connection when the upstream stalls mid-body beyond idle_timeout, and records the bytes sent', async () => {
