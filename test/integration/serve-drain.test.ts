@@ -44,6 +44,8 @@ server:
   public_url: http://127.0.0.1:8080
   http:
     listen: 127.0.0.1:0
+  admin:
+    listen: 127.0.0.1:0
 ${identityYaml(idp.issuer)}resources:
   - name: app
     kind: http
