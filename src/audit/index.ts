@@ -51,7 +51,6 @@ export {
   isValidKeyName,
   noteKeyId,
   generateSignerKey,
-  parseSignerKey,
   parseVerifierKey,
   signNote,
   openNote,
@@ -60,6 +59,8 @@ export {
   signCheckpoint,
   openCheckpoint,
 } from './note.js';
+// Node's crypto signs: see native-signing.ts.
+export { parseSignerKey } from './native-signing.js';
 export type {
   NoteSigner,
   NoteVerifier,

@@ -118,8 +118,17 @@ function splitKey(text: string, what: string): { name: string; keyId: number; ke
   return { name, keyId: Number.parseInt(id, 16), key: raw.subarray(1) };
 }
 
+/**
+ * Makes the signing function of an Ed25519 seed. Ed25519 signatures are deterministic (RFC 8032
+ * §5.1.6), so every implementation gives the same bytes; the default is @noble/curves, which runs
+ * wherever this module does.
+ */
+export type Ed25519Signing = (seed: Uint8Array) => (message: Uint8Array) => Uint8Array;
+
+const nobleSigning: Ed25519Signing = (seed) => (message) => ed25519.sign(message, seed);
+
 /** Parses a signer key; throws `TG_ERR_AUDIT_KEY_INVALID` when it is malformed or its key ID is wrong. */
-export function parseSignerKey(text: string): NoteSigner {
+export function parseSignerKey(text: string, signing: Ed25519Signing = nobleSigning): NoteSigner {
   if (!text.startsWith(SIGNER_PREFIX)) throw keyError('the signing key', `it must start with ${SIGNER_PREFIX}`);
   const { name, keyId, key } = splitKey(text.slice(SIGNER_PREFIX.length), 'the signing key');
   const seed = key.slice();
@@ -129,7 +138,7 @@ export function parseSignerKey(text: string): NoteSigner {
     name,
     keyId,
     verifierKey: `${name}+${keyIdHex(keyId)}+${encodeBase64(concatBytes(Uint8Array.of(ALG_ED25519), publicKey))}`,
-    sign: (message) => ed25519.sign(message, seed),
+    sign: signing(seed),
   };
 }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   formatCheckpointBody,
@@ -11,6 +12,8 @@ import {
   signCheckpoint,
   signNote,
 } from '../../../src/audit/index.js';
+import { nativeEd25519Signing } from '../../../src/audit/native-signing.js';
+import { parseSignerKey as parseSignerKeyNoble } from '../../../src/audit/note.js';
 
 // The published example key pair and note of the signed-note format (C2SP signed-note, as
 // first published with the Go reference implementation golang.org/x/mod/sumdb/note).
@@ -228,5 +231,21 @@ describe('checkpoints (C2SP tlog-checkpoint)', () => {
     expect(openCheckpoint(note, [verifier], { origin: 'other.example.com/audit' })).toMatchObject({ ok: false, reason: 'wrong-origin' });
     expect(openCheckpoint(note, [peter])).toMatchObject({ ok: false, reason: 'unverified' });
     expect(openCheckpoint(signNote('not\na checkpoint\n', signer), [verifier])).toMatchObject({ ok: false, reason: 'bad-checkpoint' });
+  });
+});
+
+describe('signing with Node\'s crypto', () => {
+  it('gives the same bytes as @noble/curves for any seed and message, and the published signature', () => {
+    expect(signNote(TEXT, parseSignerKeyNoble(PETER_SKEY))).toBe(`${TEXT}\n${PETER_SIG}`);
+    expect(signNote(TEXT, parseSignerKey(PETER_SKEY))).toBe(`${TEXT}\n${PETER_SIG}`);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 300 }), (seed, message) => {
+        const { signerKey } = generateSignerKey('prop.tollgate', seed);
+        const native = parseSignerKey(signerKey).sign(message);
+        expect(Buffer.from(native).toString('hex')).toBe(Buffer.from(parseSignerKeyNoble(signerKey).sign(message)).toString('hex'));
+        expect(nativeEd25519Signing(seed)(message)).toEqual(native);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
