@@ -1,5 +1,6 @@
 import { SignJWT, exportSPKI, generateKeyPair, importJWK, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/core/index.js';
 import { sendRequest } from '../helpers/http-client.js';
 import { ALICE, bearerFor, startGatewayHarness, type GatewayHarness } from '../helpers/http-gateway.js';
 
@@ -99,5 +100,27 @@ describe('bearer tokens', () => {
     expect(JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid).toBe(kid);
     const { response } = await call(token);
     expect(response.status).toBe(200);
+  });
+});
+
+describe('bearer tokens over time', () => {
+  it('stops accepting a token once exp is more than clock_skew (60 s) past, even seconds after it was accepted', async () => {
+    const clock = manualClock(Date.now());
+    const timed = await startGatewayHarness({ clock });
+    try {
+      // Expired 50 s ago: still inside the tolerance, so accepted, and the verification cached.
+      const exp = Math.floor(clock.now() / 1000) - 50;
+      const token = await bearerFor(timed.idp, ALICE, { iat: exp - 300, exp });
+      const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+      expect((await sendRequest(timed.url, '/app/orders', { headers })).status).toBe(200);
+      clock.advance(11_000);
+      const before = timed.upstream.requests.length;
+      const late = await sendRequest(timed.url, '/app/orders', { headers });
+      expect(late.status).toBe(401);
+      expect(JSON.parse(late.body)).toMatchObject({ error: 'invalid_token', reason: 'expired' });
+      expect(timed.upstream.requests.length).toBe(before);
+    } finally {
+      await timed.close();
+    }
   });
 });

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { manualClock } from '../../src/core/index.js';
 import { createSessionCookies, type Session } from '../../src/identity/index.js';
 import { Sealer } from '../../src/identity/seal.js';
 import { ALICE, BOB, MALLORY, SESSION_KEY, freePort, startGatewayHarness, type GatewayHarness } from '../helpers/http-gateway.js';
-import { TestBrowser } from '../helpers/oidc-idp.js';
+import { TestBrowser, type IdpUser } from '../helpers/oidc-idp.js';
 
 const HTML = { accept: 'text/html' };
 const HOUR = 3_600_000;
@@ -276,5 +277,100 @@ describe('sessions over time', () => {
     } finally {
       await a.close();
     }
+  });
+});
+
+/** The value of the `tollgate_session` cookie among `Set-Cookie` values, if one sets it. */
+function sessionCookieIn(setCookies: readonly string[]): string | undefined {
+  const line = setCookies.find((cookie) => cookie.startsWith('tollgate_session='));
+  return line?.split(';', 1)[0]?.slice('tollgate_session='.length);
+}
+
+/** Opens a WebSocket and resolves once open, with the `Set-Cookie` values of its 101 response. */
+function openWebSocket(url: string, headers: Record<string, string>): Promise<{ socket: WebSocket; setCookies: string[] }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers });
+    let setCookies: string[] = [];
+    socket.once('upgrade', (response) => {
+      setCookies = response.headers['set-cookie'] ?? [];
+    });
+    socket.once('open', () => resolve({ socket, setCookies }));
+    socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused with ${response.statusCode ?? 0}`)));
+    socket.once('error', reject);
+  });
+}
+
+describe('refreshing sessions', () => {
+  // The IdP's access tokens live 60 s; the gateway refreshes 30 s before they run out.
+  const clock = manualClock(Date.now());
+  const groups = ['engineering'];
+  const DAVE: IdpUser = { email: 'dave@example.com', password: 'dave', groups };
+  let h: GatewayHarness;
+
+  beforeAll(async () => {
+    h = await startGatewayHarness({ clock, users: [ALICE, DAVE], idp: { accessTokenTtlSeconds: 60 } });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('reads the groups again at refresh: someone removed from a group at the IdP loses what it granted', async () => {
+    const { browser } = await h.login(DAVE);
+    expect((await browser.request(`${h.url}/app/reports`, { headers: HTML })).status).toBe(200);
+    groups.splice(0, groups.length);
+    try {
+      clock.advance(45_000);
+      const before = h.upstream.requests.length;
+      const denied = await browser.request(`${h.url}/app/reports`, { headers: HTML });
+      expect(denied.status).toBe(403);
+      expect(denied.body).toContain('no-matching-allow');
+      // Refreshed, not ended: the browser keeps a session, now without the group.
+      expect(sessionCookieIn(denied.headers.getSetCookie())).toMatch(/^v1\./);
+      expect(h.upstream.requests.length).toBe(before);
+      expect(h.records().find((record) => record.request_id === denied.headers.get('x-request-id'))).toMatchObject({
+        kind: 'http.request',
+        principal: { subject: 'sub-dave', email: 'dave@example.com', groups: [] },
+        decision: { effect: 'deny', reason: 'no-matching-allow' },
+      });
+    } finally {
+      groups.push('engineering');
+    }
+  });
+
+  it('hands the browser its refreshed cookie when the upstream fails, so the rotated-away refresh token is never presented again', async () => {
+    const { browser } = await h.login(ALICE);
+    const before = browser.cookie(h.url, 'tollgate_session');
+    clock.advance(45_000);
+    const failed = await browser.request(`${h.url}/down/x`, { headers: HTML });
+    expect(failed.status).toBe(502);
+    const refreshed = sessionCookieIn(failed.headers.getSetCookie());
+    expect(refreshed).toMatch(/^v1\./);
+    expect(refreshed).not.toBe(before);
+    // The refreshed session needs no second refresh.
+    const next = await browser.request(`${h.url}/app/x`, { headers: HTML });
+    expect(next.status).toBe(200);
+    expect(next.headers.getSetCookie()).toEqual([]);
+  });
+
+  it('hands the browser its refreshed cookie in the 101 response of a WebSocket upgrade', async () => {
+    const { browser } = await h.login(ALICE);
+    const before = browser.cookie(h.url, 'tollgate_session');
+    clock.advance(45_000);
+    const { socket, setCookies } = await openWebSocket(`${h.url.replace('http:', 'ws:')}/app/live`, { cookie: browser.cookieHeader(h.url) });
+    try {
+      const echoed = new Promise<string>((resolve) => socket.once('message', (data: Buffer) => resolve(data.toString())));
+      socket.send('ping');
+      expect(await echoed).toBe('ping');
+    } finally {
+      socket.close();
+    }
+    const refreshed = sessionCookieIn(setCookies);
+    expect(refreshed).toMatch(/^v1\./);
+    expect(refreshed).not.toBe(before);
+    browser.setCookie(h.url, 'tollgate_session', refreshed ?? '');
+    const next = await browser.request(`${h.url}/app/x`, { headers: HTML });
+    expect(next.status).toBe(200);
+    expect(next.headers.getSetCookie()).toEqual([]);
   });
 });

@@ -152,6 +152,8 @@ const APPEND_FAILURE_LOG_INTERVAL_MS = 5_000;
 
 const DEFERRED: AppendOptions = Object.freeze({ defer: true });
 
+const NO_SET_COOKIES: readonly string[] = Object.freeze([]);
+
 /** WebSocket messages larger than this close the session with 1009 (RFC 6455 §7.4.1). */
 const MAX_WS_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -519,14 +521,15 @@ class Gateway implements HttpGateway {
       seq = await this.#record(requestEvent({ kind: 'http.request', caller, client: ctx.client, resource, decision, method, path: upstreamPath, host: ctx.host.raw }));
     } catch {
       res.setHeader('x-request-id', ctx.requestId);
+      setSessionCookies(res, outcome.setCookies);
       return sendAuditUnavailable(ctx);
     }
     if (assertion === null || headers === null) {
       res.setHeader('x-request-id', ctx.requestId);
-      if (outcome.setCookies.length > 0) res.setHeader('set-cookie', [...outcome.setCookies]);
+      setSessionCookies(res, outcome.setCookies);
       return this.#forbidden(ctx, decision);
     }
-    const exchange = new ForwardedExchange(this.#exchangeHooks, ctx, caller, resource, seq);
+    const exchange = new ForwardedExchange(this.#exchangeHooks, ctx, caller, resource, seq, outcome.setCookies);
     if (req.socket.destroyed) {
       // The client left while the record was made durable: nothing is forwarded for nobody.
       exchange.done(0, 0, 0, 'client-closed');
@@ -544,6 +547,7 @@ class Gateway implements HttpGateway {
     if (upstream === undefined) {
       // The reload removed the resource while this request's record was being written.
       res.setHeader('x-request-id', ctx.requestId);
+      setSessionCookies(res, outcome.setCookies);
       closeIfBodyUnread(req, res);
       sendError(res, ctx.html, {
         status: 502,
@@ -705,9 +709,11 @@ class Gateway implements HttpGateway {
   };
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): Promise<void> {
+    // Set once the caller is known: a refreshed session's cookie goes back whatever the answer.
+    let setCookies = NO_SET_COOKIES;
     const refuse = (status: number, body: Record<string, string>, resource = '-', decision = 'none', headers: Record<string, string> = {}): void => {
       this.#metrics.countRequest(resource, decision, status);
-      refuseUpgrade(socket, status, requestId, body, headers);
+      refuseUpgrade(socket, status, requestId, body, headers, setCookies);
     };
     if (this.#closing !== null) return refuse(503, { error: 'shutting_down' });
     const problem = handshakeProblem(req) ?? framingProblem(req);
@@ -727,6 +733,7 @@ class Gateway implements HttpGateway {
       userAgent: req.headers['user-agent'],
     };
     const outcome = await this.#auth.authenticate(req.headers);
+    if (outcome.kind !== 'refused') setCookies = outcome.setCookies;
     if (outcome.kind !== 'caller') {
       const failure =
         outcome.kind === 'refused' ? { method: 'bearer' as const, reason: outcome.reason } : outcome.failure;
@@ -767,6 +774,7 @@ class Gateway implements HttpGateway {
       headers,
       connectTimeoutMs: this.#config.server.http.limits.upstream_connect_timeout,
       maxPayload: MAX_WS_MESSAGE_BYTES,
+      setCookies,
       onUpstreamFailure: (status, error) => {
         this.#logger.warn({ req: requestId, resource, error }, 'WebSocket upstream failed');
         refuse(status, { error: status === 504 ? 'upstream_timeout' : 'upstream_unavailable' }, resource, 'allow');
@@ -919,19 +927,23 @@ class ForwardedExchange implements ForwardListener {
   readonly #resource: string;
   /** Seq of the request's `http.request` record. */
   readonly #ref: number;
+  /** The session cookies authentication asked to send (a refreshed session), also on a failure. */
+  readonly #setCookies: readonly string[];
 
-  constructor(hooks: ExchangeHooks, ctx: RequestContext, caller: Caller, resource: string, ref: number) {
+  constructor(hooks: ExchangeHooks, ctx: RequestContext, caller: Caller, resource: string, ref: number, setCookies: readonly string[]) {
     this.#hooks = hooks;
     this.#ctx = ctx;
     this.#caller = caller;
     this.#resource = resource;
     this.#ref = ref;
+    this.#setCookies = setCookies;
   }
 
   upstreamFailed(status: 502 | 504, error: string): void {
     const { req, res, requestId, html } = this.#ctx;
     this.#hooks.logger.warn({ req: requestId, resource: this.#resource, error }, 'upstream failed');
     res.setHeader('x-request-id', requestId);
+    setSessionCookies(res, this.#setCookies);
     closeIfBodyUnread(req, res);
     sendError(res, html, {
       status,
@@ -964,16 +976,34 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/**
+ * Sends the session cookies authentication produced on a response the gateway writes itself.
+ * A refreshed session's cookie must reach the browser whatever the answer (403, 502, 503, 101):
+ * IdPs that rotate refresh tokens treat a second use of the old one as theft (RFC 9700 §4.14.2),
+ * so a browser left holding the pre-refresh cookie would lose its session at its next refresh.
+ */
+function setSessionCookies(res: ServerResponse, setCookies: readonly string[]): void {
+  if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
+}
+
 /** Answers a refused upgrade request on the raw socket and closes it. */
-function refuseUpgrade(socket: Duplex, status: number, requestId: string, body: Record<string, string>, headers: Record<string, string> = {}): void {
+function refuseUpgrade(
+  socket: Duplex,
+  status: number,
+  requestId: string,
+  body: Record<string, string>,
+  headers: Record<string, string> = {},
+  setCookies: readonly string[] = NO_SET_COOKIES,
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const json = JSON.stringify({ ...body, request_id: requestId });
-  const extra = Object.entries(headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join('');
+  const extra =
+    Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('') + setCookies.map((cookie) => `set-cookie: ${cookie}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
       `x-request-id: ${requestId}\r\n${extra}content-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,

@@ -62,6 +62,8 @@ export interface RelayRequest {
   readonly headers: Record<string, string | string[]>;
   readonly connectTimeoutMs: number;
   readonly maxPayload: number;
+  /** `Set-Cookie` values for the client's 101 response (a session this request refreshed). */
+  readonly setCookies: readonly string[];
   /** The upstream refused or failed the handshake: answer the client's upgrade request. */
   readonly onUpstreamFailure: (status: 502 | 504, error: string) => void;
   /** Called once when the client has been switched to WebSocket. */
@@ -82,6 +84,7 @@ function sendableCode(code: number): boolean {
 export class WebSocketRelay {
   readonly #server: WebSocketServer;
   readonly #chosenProtocol = new WeakMap<IncomingMessage, string>();
+  readonly #setCookies = new WeakMap<IncomingMessage, readonly string[]>();
   readonly #sessions = new Set<{ close(code: number, reason: string): void; terminate(): void }>();
 
   constructor(maxPayload: number) {
@@ -91,6 +94,11 @@ export class WebSocketRelay {
       maxPayload,
       clientTracking: false,
       handleProtocols: (_offered, req) => this.#chosenProtocol.get(req) ?? false,
+    });
+    // RFC 6455 §4.2.2: the handshake response may set cookies, and browsers store them.
+    this.#server.on('headers', (headers: string[], req: IncomingMessage) => {
+      const cookies = this.#setCookies.get(req);
+      if (cookies !== undefined) for (const cookie of cookies) headers.push(`Set-Cookie: ${cookie}`);
     });
   }
 
@@ -145,6 +153,7 @@ export class WebSocketRelay {
       settled = true;
       socket.off('close', onClientGone);
       if (upstream.protocol !== '') this.#chosenProtocol.set(req, upstream.protocol);
+      if (request.setCookies.length > 0) this.#setCookies.set(req, request.setCookies);
       this.#server.handleUpgrade(req, socket, request.head, (client) => {
         request.onOpen();
         this.#pair(client, upstream, request.onDone);
