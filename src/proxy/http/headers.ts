@@ -235,10 +235,17 @@ function latin1(value: Buffer | string): string {
   return typeof value === 'string' ? value : value.toString('latin1');
 }
 
+/**
+ * Whether a `Set-Cookie` value sets one of `reserved`. A nameless cookie (`=name=value`) counts
+ * as the cookie its value names: browsers send a cookie with an empty name back as its bare value
+ * (draft-ietf-httpbis-rfc6265bis, retrieval algorithm), so it would arrive as `name=value`.
+ */
 function setsReservedCookie(setCookie: string, reserved: readonly string[]): boolean {
   const eq = setCookie.indexOf('=');
   const name = (eq < 0 ? setCookie : setCookie.slice(0, eq)).trim();
-  return reserved.includes(name);
+  if (name !== '' || eq < 0) return reserved.includes(name);
+  const valueEq = setCookie.indexOf('=', eq + 1);
+  return valueEq >= 0 && reserved.includes(setCookie.slice(eq + 1, valueEq).trim());
 }
 
 /**

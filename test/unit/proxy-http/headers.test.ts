@@ -114,6 +114,17 @@ describe('downstreamResponseHeaders', () => {
     ].map((text) => Buffer.from(text));
     expect(downstreamResponseHeaders(raw, ['tollgate_session', 'tollgate_session_login'])).toEqual(['Content-Type', 'text/html', 'Set-Cookie', 'app=1; Path=/']);
   });
+
+  it('drops a nameless cookie that a browser would send back as one of the gateway cookies', () => {
+    // A nameless cookie goes back as its bare value: `=tollgate_session=x` arrives as `tollgate_session=x`.
+    const raw = [
+      'Set-Cookie', '=tollgate_session=planted; Path=/app/',
+      'Set-Cookie', ' = tollgate_session_login=planted',
+      'Set-Cookie', '=app=1',
+      'Set-Cookie', '=tollgate_session_other=1',
+    ].map((text) => Buffer.from(text));
+    expect(downstreamResponseHeaders(raw, ['tollgate_session', 'tollgate_session_login'])).toEqual(['Set-Cookie', '=app=1', 'Set-Cookie', '=tollgate_session_other=1']);
+  });
 });
 
 describe('parseHostHeader', () => {
