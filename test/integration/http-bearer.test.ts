@@ -94,6 +94,23 @@ describe('bearer tokens', () => {
     expect(response.status).toBe(401);
   });
 
+  it.each(['Bearer a b', 'Bearer', 'bearer  two tokens', 'BEARER ,'])('refuses a Bearer credential that is not a token (%j) even with a session cookie, and passes nothing on', async (authorization) => {
+    const { browser } = await h.login(ALICE);
+    const before = h.upstream.requests.length;
+    const response = await sendRequest(h.url, '/app/x', { headers: { cookie: browser.cookieHeader(h.url), authorization, accept: 'application/json' } });
+    expect(response.status).toBe(401);
+    expect(JSON.parse(response.body)).toMatchObject({ error: 'invalid_token', reason: 'malformed' });
+    expect(h.upstream.requests.length).toBe(before);
+    expect(h.records().findLast((record) => record.kind === 'auth.failure')).toMatchObject({ request_id: response.headers['x-request-id'], data: { method: 'bearer', reason: 'malformed' } });
+  });
+
+  it('leaves other Authorization schemes to the upstream: the session cookie decides', async () => {
+    const { browser } = await h.login(ALICE);
+    const response = await sendRequest(h.url, '/app/x', { headers: { cookie: browser.cookieHeader(h.url), authorization: 'Basic dXNlcjpwYXNz' } });
+    expect(response.status).toBe(200);
+    expect(h.upstream.requests.at(-1)?.headers.authorization).toBe('Basic dXNlcjpwYXNz');
+  });
+
   it('fetches the JWKS again when the IdP starts signing with a new key', async () => {
     const kid = await h.idp.rotateSigningKey();
     const token = await bearerFor(h.idp, ALICE);

@@ -50,6 +50,10 @@ interface CachedBearer {
 
 /** Bound on the verification caches; beyond it the oldest entries go. */
 const CACHE_ENTRIES = 50_000;
+/** RFC 6750 §2.1: the scheme name is case-insensitive; what follows it must be one token. */
+const BEARER_SCHEME = /^bearer(?:[ \t]|$)/i;
+const MALFORMED_BEARER: AuthOutcome = Object.freeze({ kind: 'refused', reason: 'malformed' });
+
 /** A verified bearer token is re-verified at least this often (JWKS changes, revoked keys). */
 const BEARER_REUSE_MS = 60_000;
 const NO_COOKIES: readonly string[] = Object.freeze([]);
@@ -85,8 +89,13 @@ export class Authenticator {
 
   authenticate(headers: IncomingHttpHeaders): AuthOutcome | Promise<AuthOutcome> {
     const authorization = headers.authorization;
-    const token = authorization === undefined ? undefined : bearerTokenFrom(authorization);
+    if (authorization === undefined) return this.#session(headers.cookie);
+    const token = bearerTokenFrom(authorization);
     if (token !== undefined) return this.#bearer(token);
+    // A Bearer credential that is not even a token (`Bearer a b`, `Bearer` alone) is refused like
+    // a bad token (RFC 6750 §3.1): taking the cookie instead would answer as someone the client
+    // did not name, and pass its broken credential on to the upstream.
+    if (BEARER_SCHEME.test(authorization)) return MALFORMED_BEARER;
     return this.#session(headers.cookie);
   }
 
