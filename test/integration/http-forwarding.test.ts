@@ -106,6 +106,25 @@ describe('what the upstream receives', () => {
     expect(rawNames.filter((name) => name === 'x-tollgate-user')).toHaveLength(1);
   });
 
+  it('drops the request headers the client names in Connection, and the standard hop-by-hop ones (RFC 9110 §7.6.1)', async () => {
+    const response = await sendRequest(h.url, '/app/hops', {
+      headers: {
+        ...auth(),
+        Connection: 'keep-alive, X-Client-Hop, Upgrade-Insecure',
+        'X-Client-Hop': 'meant for the gateway only',
+        'Upgrade-Insecure': '1',
+        'Keep-Alive': 'timeout=5',
+        'Proxy-Authorization': 'Basic cHJveHk6c2VjcmV0',
+        TE: 'trailers',
+        'X-End-To-End': 'kept',
+      },
+    });
+    expect(response.status).toBe(200);
+    const names = Object.keys(h.upstream.byRequestId(requestIdOf(response))?.headers ?? {});
+    expect(names).toContain('x-end-to-end');
+    for (const hop of ['x-client-hop', 'upgrade-insecure', 'keep-alive', 'proxy-authorization', 'te']) expect(names).not.toContain(hop);
+  });
+
   it('strips the prefix and rebases onto the upstream path when the resource says so', async () => {
     const response = await sendRequest(h.url, '/api/v1/things?q=1', { headers: auth() });
     expect(response.status).toBe(200);
