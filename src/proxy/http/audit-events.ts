@@ -170,7 +170,7 @@ export function loginEvent(principal: Principal, user: string, ref: string, clie
   };
 }
 
-/** `auth.logout`: the user ended a session (`reason: logout`), or a failed refresh ended it. */
+/** `auth.logout`: the user ended a session (`reason: logout`). A failed refresh is an `auth.failure` (`method: refresh`). */
 export function logoutEvent(principal: Principal, ref: string, reason: string, client: ClientFacts): AuditEvent {
   return {
     kind: 'auth.logout',
