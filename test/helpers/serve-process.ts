@@ -79,6 +79,51 @@ export async function startServeProcess(cwd: string, env: Readonly<Record<string
 }
 
 /**
+ * The `server:` section of a config for a serve test: the public URL the test IdP knows, the HTTP
+ * and admin listeners on free ports unless a test needs a fixed one (parallel test files must never
+ * contend for a default port).
+ */
+export function serverYaml(options: { readonly publicUrl?: string; readonly listen?: string; readonly admin?: string } = {}): string {
+  return `server:
+  public_url: ${options.publicUrl ?? 'http://127.0.0.1:8080'}
+  http:
+    listen: ${options.listen ?? '127.0.0.1:0'}
+  admin:
+    listen: ${options.admin ?? '127.0.0.1:0'}
+`;
+}
+
+/** One `resources:` entry: an HTTP resource `name` at `upstream`, matched by the prefix `/<name>/`. */
+export function httpResourceYaml(name: string, upstream: string): string {
+  return `  - name: ${name}
+    kind: http
+    upstream: ${upstream}
+    match:
+      path_prefix: /${name}/
+`;
+}
+
+/** Roles and grants: group `engineering` may use `resources`, nothing else. */
+export function engineersYaml(resources: readonly string[]): string {
+  return `roles:
+  engineer:
+    allow:
+${resources.map((resource) => `      - resource: ${resource}\n`).join('')}grants:
+  - role: engineer
+    groups: [engineering]
+`;
+}
+
+/** The `audit:` section: `./audit` beside the config, signed with `AUDIT_KEY`, plus `extra` lines. */
+export function auditYaml(logId: string, extra = ''): string {
+  return `audit:
+  dir: ./audit
+  log_id: ${logId}
+  signing_key: \${env:AUDIT_KEY}
+${extra}`;
+}
+
+/**
  * The `identity:` section of a config for a gateway in front of the test IdP at `issuer`, its
  * secrets taken from the environment (`CLIENT_SECRET`, `SESSION_KEY`, `DB_TOKEN_KEY`), as the
  * serve processes of these tests get them.

@@ -15,7 +15,7 @@ import { MINT_RECORD_PATH, MINT_RECORD_PROOF_HEADER } from '../../src/proxy/http
 import { runTollgate } from '../helpers/cli.js';
 import { ALICE, CLIENT_SECRET, freePort } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, serveEnv, startServeProcess } from '../helpers/serve-process.js';
+import { auditYaml, engineersYaml, httpResourceYaml, identityYaml, serveEnv, serverYaml, startServeProcess } from '../helpers/serve-process.js';
 
 
 let idp: TestIdp;
@@ -24,32 +24,14 @@ const env = serveEnv('live-mint');
 const tokens = new DbTokens({ signingKey: env.DB_TOKEN_KEY, ttlMs: 3_600_000, maxTtlMs: 43_200_000 }, { now: () => Date.now() });
 
 function configText(adminPort: number): string {
-  return `
-server:
-  public_url: http://127.0.0.1:8080
-  http:
-    listen: 127.0.0.1:0
-  admin:
-    listen: 127.0.0.1:${adminPort}
-${identityYaml(idp.issuer)}resources:
-  - name: app
-    kind: http
-    upstream: http://127.0.0.1:1
-    match:
-      path_prefix: /app/
-roles:
-  engineer:
-    allow:
-      - resource: app
-grants:
-  - role: engineer
-    groups: [engineering]
-audit:
-  dir: ./audit
-  log_id: test.tollgate/live-mint
-  signing_key: \${env:AUDIT_KEY}
-  append_timeout: 1s
-`;
+  return (
+    serverYaml({ admin: `127.0.0.1:${adminPort}` }) +
+    identityYaml(idp.issuer) +
+    'resources:\n' +
+    httpResourceYaml('app', 'http://127.0.0.1:1') +
+    engineersYaml(['app']) +
+    auditYaml('test.tollgate/live-mint', '  append_timeout: 1s\n')
+  );
 }
 
 /** A `tollgate serve` child in its own directory, with `tollgate.yaml` there. */

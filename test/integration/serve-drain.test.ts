@@ -15,7 +15,7 @@ import { runTollgate } from '../helpers/cli.js';
 import { sendRequest } from '../helpers/http-client.js';
 import { ALICE, CLIENT_SECRET, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, serveEnv, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
+import { auditYaml, engineersYaml, httpResourceYaml, identityYaml, serveEnv, serverYaml, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 
 const SLOW_MS = 1500;
 
@@ -37,33 +37,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   dir = mkdtempSync(join(tmpdir(), 'tollgate-serve-drain-'));
+  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   writeFileSync(
     join(dir, 'tollgate.yaml'),
-    `
-server:
-  public_url: http://127.0.0.1:8080
-  http:
-    listen: 127.0.0.1:0
-  admin:
-    listen: 127.0.0.1:0
-${identityYaml(idp.issuer)}resources:
-  - name: app
-    kind: http
-    upstream: http://127.0.0.1:${(upstream.address() as AddressInfo).port}
-    match:
-      path_prefix: /app/
-roles:
-  engineer:
-    allow:
-      - resource: app
-grants:
-  - role: engineer
-    groups: [engineering]
-audit:
-  dir: ./audit
-  log_id: test.tollgate/serve-drain
-  signing_key: \${env:AUDIT_KEY}
-`,
+    serverYaml() + identityYaml(idp.issuer) + 'resources:\n' + httpResourceYaml('app', upstreamUrl) + engineersYaml(['app']) + auditYaml('test.tollgate/serve-drain'),
   );
   gateway = await startServeProcess(dir, env);
 }, 60_000);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendRequest } from '../helpers/http-client.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, freePort } from '../helpers/http-gateway.js';
 import { TestBrowser, startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, serveEnv, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
+import { auditYaml, engineersYaml, httpResourceYaml, identityYaml, serveEnv, serverYaml, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 
 let idp: TestIdp;
 let upstream: TestUpstream;
@@ -32,39 +32,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-serve-logs-'));
   writeFileSync(
     join(dir, 'tollgate.yaml'),
-    `
-server:
-  public_url: ${origin}
-  http:
-    listen: 127.0.0.1:${port}
-  admin:
-    listen: 127.0.0.1:0
-${identityYaml(idp.issuer)}resources:
-  - name: app
-    kind: http
-    upstream: ${upstream.origin}
-    match:
-      path_prefix: /app/
-  - name: down
-    kind: http
-    upstream: http://127.0.0.1:1
-    match:
-      path_prefix: /down/
-roles:
-  engineer:
-    allow:
-      - resource: app
-      - resource: down
-grants:
-  - role: engineer
-    groups: [engineering]
-audit:
-  dir: ./audit
-  log_id: test.tollgate/serve-logs
-  signing_key: \${env:AUDIT_KEY}
-logging:
-  level: debug
-`,
+    serverYaml({ publicUrl: origin, listen: `127.0.0.1:${port}` }) +
+      identityYaml(idp.issuer) +
+      'resources:\n' +
+      httpResourceYaml('app', upstream.origin) +
+      httpResourceYaml('down', 'http://127.0.0.1:1') +
+      engineersYaml(['app', 'down']) +
+      auditYaml('test.tollgate/serve-logs') +
+      'logging:\n  level: debug\n',
   );
   gateway = await startServeProcess(dir, { ...env, CLIENT_SECRET });
 }, 60_000);

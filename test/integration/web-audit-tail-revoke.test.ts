@@ -16,7 +16,7 @@ import { isOutcome } from '../../src/web/record-view.js';
 import { EventStreamClient } from '../helpers/event-stream.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type IdpUser, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, serveEnv, startServeProcess, type ServeEnv, type ServeProcess } from '../helpers/serve-process.js';
+import { identityYaml, serveEnv, serverYaml, startServeProcess, type ServeEnv, type ServeProcess } from '../helpers/serve-process.js';
 import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
 
 interface RecordEvent {
@@ -36,13 +36,7 @@ const streams: EventStreamClient[] = [];
 /** The config; `auditors: false` is the edit that takes victor's `audit.view` away. */
 function configText(auditors: boolean): string {
   return `
-server:
-  public_url: http://127.0.0.1:8080
-  http:
-    listen: 127.0.0.1:0
-  admin:
-    listen: 127.0.0.1:0
-${identityYaml(idp.issuer)}resources:
+${serverYaml()}${identityYaml(idp.issuer)}resources:
   - name: app
     kind: http
     upstream: ${upstream.origin}
