@@ -1,5 +1,5 @@
 import { parseDuration } from '../core/index.js';
-import { formatDuration, hostPortProblem, isLoopbackHost, splitHostPort } from './formats.js';
+import { cookieDomainProblem, formatDuration, hostPortProblem, isLoopbackHost, isWithinDomain, normalizeCookieDomain, splitHostPort } from './formats.js';
 import { closestWord, type KeyPath, type PathSegment } from './issues.js';
 import type { Problem } from './yaml-source.js';
 
@@ -212,6 +212,39 @@ function checkIdentity(data: Record<string, unknown>, resources: ReadonlyMap<str
   if (ttl !== null && maxTtl !== null && ttl > maxTtl) {
     report(['identity', 'db_tokens', 'ttl'], `is longer than max_ttl (${formatDuration(maxTtl)})`);
   }
+  checkCookieDomain(data, identity, report);
+}
+
+/**
+ * With `session.cookie_domain`, login runs on the public host and the session cookie must reach
+ * every host a browser may use (RFC 6265 §5.1.3 domain-match): a host outside the domain would
+ * never receive it, and its browsers would be sent round the login forever.
+ */
+function checkCookieDomain(data: Record<string, unknown>, identity: Record<string, unknown>, report: Report): void {
+  const session = identity['session'];
+  const raw = isRecord(session) ? session['cookie_domain'] : undefined;
+  if (typeof raw !== 'string' || cookieDomainProblem(raw) !== null) return;
+  const domain = normalizeCookieDomain(raw);
+  const server = data['server'];
+  const publicUrl = isRecord(server) ? server['public_url'] : undefined;
+  if (typeof publicUrl === 'string' && URL.canParse(publicUrl)) {
+    const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, '');
+    if (!isWithinDomain(host, domain)) {
+      report(
+        ['identity', 'session', 'cookie_domain'],
+        `${quoted(domain)} does not cover the public URL's host ${quoted(host)}: login runs there, so it must be ${quoted(domain)} or a subdomain of it`,
+      );
+    }
+  }
+  list(data['resources']).forEach((resource, index) => {
+    if (!isRecord(resource) || resource['kind'] !== 'http' || !isRecord(resource['match'])) return;
+    const host = resource['match']['host'];
+    if (typeof host !== 'string' || isWithinDomain(host, domain)) return;
+    report(
+      ['resources', index, 'match', 'host'],
+      `${quoted(host)} is outside identity.session.cookie_domain ${quoted(domain)}, so browsers could not log in there; put the resource under ${quoted(domain)} or route it by path_prefix`,
+    );
+  });
 }
 
 function checkAudit(data: Record<string, unknown>, report: Report): void {

@@ -13,6 +13,32 @@ export function hostProblem(text: string): string | null {
   return `${JSON.stringify(text)} is not a host name or IP address`;
 }
 
+/**
+ * `identity.session.cookie_domain`: a DNS name with at least one dot, written with or without a
+ * leading dot. IP addresses are refused: RFC 6265 §5.1.3 domain-matches them only exactly, so a
+ * `Domain` of an address would share the cookie with no other host.
+ */
+export function cookieDomainProblem(text: string): string | null {
+  const domain = normalizeCookieDomain(text);
+  const example = 'write it like example.com';
+  if (isIP(domain) !== 0) return `${JSON.stringify(text)} is an IP address; a cookie domain must be a DNS name; ${example}`;
+  if (!HOSTNAME.test(domain) || !domain.includes('.') || /^\d+$/.test(domain.slice(domain.lastIndexOf('.') + 1))) {
+    return `${JSON.stringify(text)} is not a DNS name with at least one dot; ${example}`;
+  }
+  return null;
+}
+
+/** A cookie domain as the gateway uses it: lower case, without the leading dot RFC 6265 §5.2.3 ignores. */
+export function normalizeCookieDomain(text: string): string {
+  return (text.startsWith('.') ? text.slice(1) : text).toLowerCase();
+}
+
+/** RFC 6265 §5.1.3 domain-match: `host` is `domain` or a subdomain of it, and not an IP address. */
+export function isWithinDomain(host: string, domain: string): boolean {
+  const name = host.toLowerCase();
+  return name === domain || (name.endsWith(`.${domain}`) && isIP(name) === 0);
+}
+
 /** A listen or connect address: `host:port`, with IPv6 in brackets (`[::1]:8080`). */
 export function hostPortProblem(text: string): string | null {
   const match = HOST_PORT.exec(text);

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { parseDuration, parseSize } from '../core/index.js';
 import { AUDIT_PERMISSIONS, STATEMENT_CLASSES } from '../policy/index.js';
-import { cidrProblem, formatDuration, hostPortProblem, hostProblem, httpUrlProblem } from './formats.js';
+import { cidrProblem, cookieDomainProblem, formatDuration, hostPortProblem, hostProblem, httpUrlProblem, normalizeCookieDomain } from './formats.js';
 import { didYouMean, type KeyPath } from './issues.js';
 import { BEARER_ALGORITHMS, LOG_LEVELS, UPSTREAM_TLS_MODES } from './types.js';
 import type { Problem } from './yaml-source.js';
@@ -267,6 +267,9 @@ const identitySchema = strict({
       .string()
       .regex(COOKIE_NAME, { error: 'is not a valid cookie name (RFC 6265 §4.1.1: letters, digits and !#$%&\'*+.^_`|~-)' })
       .default('tollgate_session'),
+    // Shares the session cookie with the hosts under it (RFC 6265 §5.2.3); checks.ts holds the
+    // public host and every host-matched resource to it.
+    cookie_domain: checkedString(cookieDomainProblem).transform(normalizeCookieDomain).optional(),
   }),
   bearer: strict({
     enabled: z.boolean().default(true),

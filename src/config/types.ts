@@ -81,6 +81,12 @@ export interface IdentityConfig {
     readonly keys: readonly string[];
     readonly ttl: number;
     readonly cookie_name: string;
+    /**
+     * Lower case, without a leading dot. Set: the session cookie carries `Domain=<cookie_domain>`
+     * (and `__Secure-` instead of `__Host-` on https), so browsers on resources matched by a host
+     * under it can sign in. The public host and every `match.host` are within it.
+     */
+    readonly cookie_domain?: string;
   };
   readonly bearer: {
     readonly enabled: boolean;

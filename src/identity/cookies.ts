@@ -31,28 +31,39 @@ export function parseCookieHeader(header: string | readonly string[] | undefined
   return cookies;
 }
 
-/** Attributes shared by every cookie the gateway sets. */
+/** Attributes of a cookie the gateway sets. */
 export interface CookieAttributes {
-  /** Adds `Secure` (and allows the `__Host-` prefix); true when the public URL is https. */
+  /** Adds `Secure` (and allows a `__Host-` or `__Secure-` prefix); true when the public URL is https. */
   readonly secure: boolean;
+  /**
+   * `Domain` attribute (lower case, no leading dot): the browser then sends the cookie to that
+   * host and every host under it (RFC 6265 §5.2.3). Absent: a host-only cookie.
+   */
+  readonly domain?: string;
 }
 
 /**
- * Cookie name with the `__Host-` prefix when `secure`: the browser then insists on `Secure`,
- * `Path=/` and no `Domain`, so no sibling subdomain can plant or shadow the cookie
- * (draft-ietf-httpbis-rfc6265bis §4.1.3.2).
+ * Cookie name with a prefix the browser enforces when `secure` (draft-ietf-httpbis-rfc6265bis
+ * §4.1.3): `__Host-` for a host-only cookie, so the browser insists on `Secure`, `Path=/` and no
+ * `Domain`, and no sibling subdomain can plant or shadow it; `__Secure-` for a cookie with a
+ * `Domain`, which `__Host-` forbids, so at least `Secure` is still enforced.
  */
 export function cookieName(base: string, attributes: CookieAttributes): string {
-  return attributes.secure ? `__Host-${base}` : base;
+  if (!attributes.secure) return base;
+  return attributes.domain === undefined ? `__Host-${base}` : `__Secure-${base}`;
 }
 
 /**
  * A `Set-Cookie` value: `HttpOnly` (no script access), `SameSite=Lax` (sent on top-level
  * navigations such as the IdP's redirect back, withheld from cross-site subrequests), `Path=/`,
- * no `Domain`, `Secure` on https. `maxAgeSeconds` 0 deletes the cookie.
+ * `Domain` only when the attributes name one, `Secure` on https. `maxAgeSeconds` 0 deletes the
+ * cookie; a deletion must carry the same `Domain` as the cookie, or the browser keeps it
+ * (RFC 6265 §5.3 step 11 matches name, domain and path).
  */
 export function serializeCookie(name: string, value: string, maxAgeSeconds: number, attributes: CookieAttributes): string {
-  const parts = [`${name}=${value}`, `Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+  const parts = [`${name}=${value}`, `Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`, 'Path=/'];
+  if (attributes.domain !== undefined) parts.push(`Domain=${attributes.domain}`);
+  parts.push('HttpOnly', 'SameSite=Lax');
   if (attributes.secure) parts.push('Secure');
   return parts.join('; ');
 }

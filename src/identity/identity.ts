@@ -1,7 +1,7 @@
 import { TollgateError, silentLogger, systemClock, type Clock, type Logger, type Principal } from '../core/index.js';
 import { BearerVerifier, type BearerResult } from './bearer.js';
 import { DbTokens, type IssueDbTokenResult, type VerifyDbTokenResult } from './db-token.js';
-import { RelyingParty, discoverIssuer, type BeginLoginResult, type LoginResult, type OidcIssuer, type RefreshResult } from './oidc.js';
+import { RelyingParty, discoverIssuer, type BeginLoginRequest, type BeginLoginResult, type LoginResult, type OidcIssuer, type RefreshResult } from './oidc.js';
 import { bearerSettings, checkDbTokenKey, checkSessionKeys, gatewayUrls, type IdentityOptions } from './options.js';
 import { SessionCookies, type Session, type SessionReadResult } from './session.js';
 
@@ -22,7 +22,8 @@ export interface IdentityDeps {
 export function createSessionCookies(options: IdentityOptions, deps: Pick<IdentityDeps, 'clock'> = {}): SessionCookies {
   const { session } = options.identity;
   checkSessionKeys(session.keys);
-  return new SessionCookies({ keys: session.keys, cookieName: session.cookie_name, secure: gatewayUrls(options).secure }, deps.clock ?? systemClock);
+  const settings = { keys: session.keys, cookieName: session.cookie_name, secure: gatewayUrls(options).secure, domain: session.cookie_domain };
+  return new SessionCookies(settings, deps.clock ?? systemClock);
 }
 
 /**
@@ -77,13 +78,13 @@ export class Identity {
   ) {}
 
   /** See {@link RelyingParty.beginLogin}. */
-  beginLogin(request: { readonly returnTo?: string | undefined } = {}): Promise<BeginLoginResult> {
+  beginLogin(request: BeginLoginRequest = {}): Promise<BeginLoginResult> {
     return this.relyingParty.beginLogin(request);
   }
 
   /** See {@link RelyingParty.completeLogin}. */
-  completeLogin(callbackUrl: string | URL, pendingCookieValue: string | undefined): Promise<LoginResult> {
-    return this.relyingParty.completeLogin(callbackUrl, pendingCookieValue);
+  completeLogin(callbackUrl: string | URL, pendingCookieValue: string | undefined, returnHosts?: Iterable<string>): Promise<LoginResult> {
+    return this.relyingParty.completeLogin(callbackUrl, pendingCookieValue, returnHosts);
   }
 
   /** See {@link RelyingParty.needsRefresh}. */

@@ -16,6 +16,7 @@ export { discoverIssuer, RelyingParty } from './oidc.js';
 export type {
   OidcIssuer,
   DiscoveryDeps,
+  BeginLoginRequest,
   RelyingPartyDeps,
   BeginLoginResult,
   LoginResult,
@@ -40,5 +41,6 @@ export type { DbTokenClaims, DbTokenSettings, IssueDbTokenResult, VerifyDbTokenR
 export { claimAt, groupsFrom, principalFromClaims } from './claims.js';
 export type { ClaimPaths, MappedClaims, MapClaimsResult } from './claims.js';
 export { safeReturnTo, DEFAULT_RETURN_TO } from './return-to.js';
+export type { AbsoluteReturnRules } from './return-to.js';
 export { parseCookieHeader, MAX_COOKIE_BYTES } from './cookies.js';
 export type { OpenFailureReason } from './seal.js';

@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
+import { isWithinDomain } from '../config/index.js';
 import { TollgateError, type Clock, type Logger, type Principal } from '../core/index.js';
 import { claimAt, principalFromClaims, type ClaimPaths } from './claims.js';
 import { gatewayUrls, type IdentityOptions } from './options.js';
-import { DEFAULT_RETURN_TO, safeReturnTo } from './return-to.js';
+import { DEFAULT_RETURN_TO, safeReturnTo, type AbsoluteReturnRules } from './return-to.js';
 import { sessionPrincipal, type PendingLoginFailureReason, type Session, type SessionCookies } from './session.js';
 
 /** The IdP as discovered at startup, with the client registration Tollgate uses there. */
@@ -107,7 +108,10 @@ export type LoginResult =
       readonly ok: true;
       readonly session: Session;
       readonly principal: Principal;
-      /** Safe path on the gateway to send the browser to. */
+      /**
+       * Where to send the browser: a path on the gateway, or with a cookie domain an absolute URL
+       * on the public host or an allowed resource host.
+       */
       readonly returnTo: string;
       /** Set both: the new session cookie and the deletion of the pending-login cookie. */
       readonly setCookies: readonly string[];
@@ -153,6 +157,17 @@ export interface BeginLoginResult {
   readonly returnTo: string;
 }
 
+/** What {@link RelyingParty.beginLogin} is asked. */
+export interface BeginLoginRequest {
+  /** Where the browser wants to go after login; anything unsafe becomes `/`. */
+  readonly returnTo?: string | undefined;
+  /**
+   * Hosts of the host-matched resources, the places besides the public host that an absolute
+   * return URL may name. Used only with `identity.session.cookie_domain`, and only those under it.
+   */
+  readonly returnHosts?: Iterable<string>;
+}
+
 export interface RelyingPartyDeps {
   readonly clock: Clock;
   readonly logger: Logger;
@@ -178,6 +193,8 @@ export class RelyingParty {
   readonly #logger: Logger;
   readonly #redirectUri: string;
   readonly #publicOrigin: string;
+  /** Scheme, port and host an absolute return URL must have; `null` without a cookie domain. */
+  readonly #returnBase: { readonly protocol: string; readonly port: string; readonly hostname: string; readonly domain: string } | null;
   readonly #scope: string;
   readonly #claimPaths: ClaimPaths;
   readonly #sessionTtlMs: number;
@@ -195,6 +212,9 @@ export class RelyingParty {
     this.#logger = deps.logger;
     this.#redirectUri = urls.redirectUri;
     this.#publicOrigin = urls.publicOrigin;
+    const domain = options.identity.session.cookie_domain;
+    const publicUrl = new URL(urls.publicOrigin);
+    this.#returnBase = domain === undefined ? null : { protocol: publicUrl.protocol, port: publicUrl.port, hostname: publicUrl.hostname, domain };
     this.#scope = options.identity.scopes.join(' ');
     this.#claimPaths = options.identity.claims;
     this.#sessionTtlMs = options.identity.session.ttl;
@@ -209,8 +229,8 @@ export class RelyingParty {
    * Starts a login (OIDC Core §3.1.2.1): fresh `state`, `nonce` and PKCE S256 verifier, sealed
    * into a short-lived pending-login cookie together with the (sanitised) return path.
    */
-  async beginLogin(request: { readonly returnTo?: string | undefined } = {}): Promise<BeginLoginResult> {
-    const returnTo = safeReturnTo(request.returnTo ?? DEFAULT_RETURN_TO);
+  async beginLogin(request: BeginLoginRequest = {}): Promise<BeginLoginResult> {
+    const returnTo = safeReturnTo(request.returnTo ?? DEFAULT_RETURN_TO, this.#returnRules(request.returnHosts));
     const state = client.randomState();
     const nonce = client.randomNonce();
     const codeVerifier = client.randomPKCECodeVerifier();
@@ -236,8 +256,10 @@ export class RelyingParty {
    * @param callbackUrl the callback request's URL; only its query is used, so a path-and-query
    *   (`/_tollgate/callback?code=…`) is enough.
    * @param pendingCookieValue the pending-login cookie's value ({@link SessionCookies.pendingCookieValue}).
+   * @param returnHosts as for {@link beginLogin}: the return URL is checked again against the
+   *   hosts in force now, so a resource removed in between is no longer a destination.
    */
-  async completeLogin(callbackUrl: string | URL, pendingCookieValue: string | undefined): Promise<LoginResult> {
+  async completeLogin(callbackUrl: string | URL, pendingCookieValue: string | undefined, returnHosts?: Iterable<string>): Promise<LoginResult> {
     const clearPending = this.#cookies.clearPendingCookie();
     const fail = (reason: LoginFailureReason, detail?: string): LoginResult => {
       this.#logger.info({ reason, ...(detail === undefined ? {} : { detail }) }, 'login failed');
@@ -298,7 +320,7 @@ export class RelyingParty {
       ok: true,
       session,
       principal: sessionPrincipal(session),
-      returnTo: safeReturnTo(pending.returnTo),
+      returnTo: safeReturnTo(pending.returnTo, this.#returnRules(returnHosts)),
       setCookies: [this.#cookies.serializeSessionCookie(session), clearPending],
     };
   }
@@ -360,6 +382,22 @@ export class RelyingParty {
       parameters['post_logout_redirect_uri'] = new URL(safeReturnTo(postLogoutRedirect), this.#publicOrigin).href;
     }
     return client.buildEndSessionUrl(this.#issuer.configuration, parameters).href;
+  }
+
+  /**
+   * With a cookie domain, the session reaches the public host and the resource hosts under the
+   * domain, so a login may return there; never to any other host under the domain, which could
+   * be anyone's.
+   */
+  #returnRules(returnHosts: Iterable<string> | undefined): AbsoluteReturnRules | undefined {
+    const base = this.#returnBase;
+    if (base === null) return undefined;
+    const hosts = new Set([base.hostname]);
+    for (const host of returnHosts ?? []) {
+      const name = host.toLowerCase();
+      if (isWithinDomain(name, base.domain)) hosts.add(name);
+    }
+    return { protocol: base.protocol, port: base.port, hosts };
   }
 
   async #refresh(session: Session, refreshToken: string): Promise<RefreshResult> {

@@ -71,6 +71,8 @@ export interface SessionCookieSettings {
   readonly keys: readonly string[];
   readonly cookieName: string;
   readonly secure: boolean;
+  /** `identity.session.cookie_domain`: the session cookie (never the pending-login one) gets `Domain`. */
+  readonly domain?: string;
 }
 
 /**
@@ -81,19 +83,26 @@ export class SessionCookies {
   readonly #session: Sealer;
   readonly #pending: Sealer;
   readonly #clock: Clock;
+  /** Attributes of the session cookie: with `Domain` when a cookie domain is configured. */
   readonly #attributes: CookieAttributes;
-  /** Name of the session cookie, `__Host-` prefixed on https. */
+  /** Attributes of the pending-login cookie: always host-only, since login always runs on the public host. */
+  readonly #pendingAttributes: CookieAttributes;
+  /** Name of the session cookie: `__Host-` prefixed on https, `__Secure-` when it has a `Domain`. */
   readonly sessionCookieName: string;
   /** Name of the pending-login cookie, `__Host-` prefixed on https. */
   readonly pendingCookieName: string;
+  /** The session cookie's `Domain`, when it has one. */
+  readonly domain: string | undefined;
 
   constructor(settings: SessionCookieSettings, clock: Clock) {
     this.#session = new Sealer(settings.keys, 'session');
     this.#pending = new Sealer(settings.keys, 'pending-login');
     this.#clock = clock;
-    this.#attributes = { secure: settings.secure };
+    this.#attributes = { secure: settings.secure, domain: settings.domain };
+    this.#pendingAttributes = { secure: settings.secure };
+    this.domain = settings.domain;
     this.sessionCookieName = cookieName(settings.cookieName, this.#attributes);
-    this.pendingCookieName = cookieName(`${settings.cookieName}_login`, this.#attributes);
+    this.pendingCookieName = cookieName(`${settings.cookieName}_login`, this.#pendingAttributes);
   }
 
   /**
@@ -131,14 +140,14 @@ export class SessionCookies {
     return { ok: false, reason: failure };
   }
 
-  /** `Set-Cookie` value that deletes the session cookie (logout, failed refresh). */
+  /** `Set-Cookie` value that deletes the session cookie (logout, failed refresh), with the same `Domain`. */
   clearSessionCookie(): string {
     return serializeCookie(this.sessionCookieName, '', 0, this.#attributes);
   }
 
   /** `Set-Cookie` value carrying a pending login; it lives {@link PENDING_LOGIN_TTL_MS}. */
   serializePendingCookie(pending: PendingLogin): string {
-    return serializeCookie(this.pendingCookieName, this.#pending.seal(encodePending(pending)), PENDING_LOGIN_TTL_MS / 1000, this.#attributes);
+    return serializeCookie(this.pendingCookieName, this.#pending.seal(encodePending(pending)), PENDING_LOGIN_TTL_MS / 1000, this.#pendingAttributes);
   }
 
   /** The pending-login cookie's value from a `Cookie` header, for `completeLogin`. */
@@ -161,7 +170,7 @@ export class SessionCookies {
 
   /** `Set-Cookie` value that deletes the pending-login cookie once the callback has used it. */
   clearPendingCookie(): string {
-    return serializeCookie(this.pendingCookieName, '', 0, this.#attributes);
+    return serializeCookie(this.pendingCookieName, '', 0, this.#pendingAttributes);
   }
 
   #openSession(value: string): SessionReadResult {

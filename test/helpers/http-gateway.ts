@@ -10,6 +10,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
+import type { Dispatcher } from 'undici';
 import { WebSocketServer } from 'ws';
 import { generateSignerKey, openFileStore, parseRecord, parseSignerKey, type AppendOptions, type AuditEvent, type AuditRecord, type AuditStore } from '../../src/audit/index.js';
 import { loadConfigOrThrow, type TollgateConfig } from '../../src/config/index.js';
@@ -165,8 +166,11 @@ export interface GatewayHarnessOptions {
   readonly trustedProxies?: readonly string[];
   /** YAML for `roles:` and `grants:` (indented two spaces); default: engineers use `app` and read `shop`. */
   readonly policyYaml?: string;
-  /** More `resources:` entries (list items indented two spaces), after the harness's own. */
-  readonly extraResourcesYaml?: string;
+  /**
+   * More `resources:` entries (list items indented two spaces), after the harness's own; a
+   * function receives the test upstream's origin.
+   */
+  readonly extraResourcesYaml?: string | ((upstreamOrigin: string) => string);
   readonly routes?: readonly GatewayRoute[];
   /** Reuse an IdP (and its keys) instead of starting one; it must know this gateway's callback. */
   readonly sharedIdp?: { readonly idp: TestIdp; readonly port: number };
@@ -180,6 +184,15 @@ export interface GatewayHarnessOptions {
   readonly limits?: Readonly<Record<string, string>>;
   /** Sees every append the gateway makes, with its options, before the store takes it. */
   readonly onAppend?: (event: AuditEvent, options: AppendOptions | undefined) => void;
+  /**
+   * Host name of `server.public_url` (default `127.0.0.1`; the listener stays on 127.0.0.1). A
+   * name needs a `dispatcher` that resolves it, such as `testHostsAgent()`.
+   */
+  readonly publicHost?: string;
+  /** `identity.session.cookie_domain`. */
+  readonly cookieDomain?: string;
+  /** Carries the requests of the browsers `login()` creates. */
+  readonly dispatcher?: Dispatcher;
 }
 
 export const DEFAULT_POLICY_YAML = `
@@ -218,7 +231,7 @@ export interface GatewayHarness {
   readonly admin: AdminServer;
   readonly auditDir: string;
   readonly auditVerifierKey: string;
-  /** The gateway's base URL (`http://127.0.0.1:<port>`), also its public URL. */
+  /** The gateway's public URL (`http://127.0.0.1:<port>` unless `publicHost` names another host). */
   readonly url: string;
   /** A browser that has logged in `user` through the gateway (starting at `path`), and where login left it. */
   login(user: IdpUser, path?: string): Promise<{ readonly browser: TestBrowser; readonly landed: URL }>;
@@ -242,6 +255,8 @@ export function gatewayYaml(options: {
   appendTimeout: string;
   tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
   limits?: Readonly<Record<string, string>> | undefined;
+  publicHost?: string | undefined;
+  cookieDomain?: string | undefined;
 }): string {
   const tls = options.tls === undefined ? '' : `\n    tls:\n      cert: \${file:${options.tls.certFile}}\n      key: \${file:${options.tls.keyFile}}`;
   const limits = Object.entries(options.limits ?? {})
@@ -249,7 +264,7 @@ export function gatewayYaml(options: {
     .join('');
   return `
 server:
-  public_url: ${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${options.port}
+  public_url: ${options.tls === undefined ? 'http' : 'https'}://${options.publicHost ?? '127.0.0.1'}:${options.port}
   http:
     listen: 127.0.0.1:${options.port}${tls}
     trusted_proxies: [${options.trustedProxies.map((cidr) => JSON.stringify(cidr)).join(', ')}]${limits === '' ? '' : `\n    limits:${limits}`}
@@ -263,7 +278,7 @@ identity:
   client_id: tollgate
   client_secret: \${env:CLIENT_SECRET}
   session:
-    keys: [${options.sessionKeys.map((key) => JSON.stringify(key)).join(', ')}]
+    keys: [${options.sessionKeys.map((key) => JSON.stringify(key)).join(', ')}]${options.cookieDomain === undefined ? '' : `\n    cookie_domain: ${options.cookieDomain}`}
   db_tokens:
     signing_key: \${env:DB_TOKEN_KEY}
 resources:
@@ -314,7 +329,7 @@ export async function startGatewayHarness(options: GatewayHarnessOptions = {}): 
   };
   try {
     const port = options.sharedIdp?.port ?? (await freePort());
-    const origin = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+    const origin = `${options.tls === undefined ? 'http' : 'https'}://${options.publicHost ?? '127.0.0.1'}:${port}`;
     const idp =
       options.sharedIdp?.idp ??
       (await startOidcIdp({
@@ -339,10 +354,12 @@ export async function startGatewayHarness(options: GatewayHarnessOptions = {}): 
       sessionKeys: options.sessionKeys ?? [SESSION_KEY],
       trustedProxies: options.trustedProxies ?? [],
       policyYaml: options.policyYaml ?? DEFAULT_POLICY_YAML,
-      extraResourcesYaml: options.extraResourcesYaml,
+      extraResourcesYaml: typeof options.extraResourcesYaml === 'function' ? options.extraResourcesYaml(upstream.origin) : options.extraResourcesYaml,
       appendTimeout: options.appendTimeout ?? '2s',
       tls: options.tls,
       limits: options.limits,
+      publicHost: options.publicHost,
+      cookieDomain: options.cookieDomain,
     });
     const config = loadConfigOrThrow({
       file: join(auditDir, '..', 'tollgate-test.yaml'),
@@ -392,7 +409,7 @@ export async function startGatewayHarness(options: GatewayHarnessOptions = {}): 
       auditVerifierKey: auditKeys.verifierKey,
       url: origin,
       async login(user, path = '/_tollgate/login') {
-        const browser = new TestBrowser();
+        const browser = new TestBrowser(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher });
         const atIdp = await browser.follow(`${origin}${path}`, { stopWhen: (url) => url.origin === idp.issuer });
         if (atIdp.stoppedAt === undefined) throw new Error(`expected a redirect to the IdP, got ${atIdp.status}`);
         const callback = await idp.login(atIdp.stoppedAt, { email: user.email, password: user.password }, browser);

@@ -13,9 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP, type AddressInfo, type LookupFunction } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { Provider, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 
 export interface IdpUser {
   /** Login name typed into the form. */
@@ -302,18 +304,49 @@ export interface BrowserPage {
 interface StoredCookie {
   readonly name: string;
   readonly value: string;
+  /** The request host for a host-only cookie, else the `Domain` attribute (lower case, no leading dot). */
   readonly host: string;
+  /** No `Domain` attribute: sent to `host` alone (RFC 6265 §5.3 step 6). */
+  readonly hostOnly: boolean;
   readonly path: string;
   readonly expiresAt: number | null;
 }
 
+/** The test domain whose names {@link testHostsAgent} resolves to 127.0.0.1. */
+export const TEST_DOMAIN = 'tollgate.test';
+
 /**
- * A minimal browser for tests: a cookie jar (host-scoped as in RFC 6265, so different ports on
- * 127.0.0.1 share cookies just as in a real browser; `Path` and `Max-Age` respected), manual
- * redirects, and HTML form submission.
+ * An undici dispatcher that connects every `*.tollgate.test` name (and `tollgate.test`) to
+ * 127.0.0.1 while the request keeps its host name (URL, `Host` header, cookie scoping); other
+ * names resolve as usual. The caller closes it.
+ */
+export function testHostsAgent(): Agent {
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    if (hostname !== TEST_DOMAIN && !hostname.endsWith(`.${TEST_DOMAIN}`)) {
+      dnsLookup(hostname, options, callback);
+      return;
+    }
+    // Node asks for every address (`all`) when it races IPv4 and IPv6 (autoSelectFamily).
+    if (options.all === true) callback(null, [{ address: '127.0.0.1', family: 4 } satisfies LookupAddress]);
+    else callback(null, '127.0.0.1', 4);
+  };
+  return new Agent({ connect: { lookup } });
+}
+
+/**
+ * A minimal browser for tests: a cookie jar (RFC 6265: host-only cookies go to their host alone,
+ * cookies with `Domain` to that domain and its subdomains (§5.1.3 domain-match), different ports
+ * of a host share cookies just as in a real browser; `Path` and `Max-Age` respected), manual
+ * redirects, and HTML form submission. With a `dispatcher` (such as {@link testHostsAgent}),
+ * requests go through it, so test host names can be used.
  */
 export class TestBrowser {
   readonly #cookies: StoredCookie[] = [];
+  readonly #dispatcher: Dispatcher | undefined;
+
+  constructor(options: { readonly dispatcher?: Dispatcher } = {}) {
+    this.#dispatcher = options.dispatcher;
+  }
 
   /** Sends one request with the jar's cookies and stores the cookies of the response. */
   async request(url: string | URL, init: { readonly method?: string; readonly body?: URLSearchParams; readonly headers?: Record<string, string> } = {}): Promise<BrowserPage> {
@@ -322,12 +355,14 @@ export class TestBrowser {
     const cookie = this.cookieHeader(target);
     if (cookie !== '') headers['cookie'] = cookie;
     if (init.body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const response = await fetch(target, {
+    const requestInit = {
       method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
       headers,
       redirect: 'manual',
       ...(init.body === undefined ? {} : { body: init.body.toString() }),
-    });
+    } as const;
+    // The package's own fetch with its own dispatcher: Node's built-in fetch bundles another undici.
+    const response = this.#dispatcher === undefined ? await fetch(target, requestInit) : await undiciFetch(target, { ...requestInit, dispatcher: this.#dispatcher });
     for (const line of response.headers.getSetCookie()) this.#store(target, line);
     return { url: target, status: response.status, headers: response.headers, body: await response.text() };
   }
@@ -378,7 +413,7 @@ export class TestBrowser {
     const target = new URL(url);
     const now = Date.now();
     return this.#cookies
-      .filter((c) => c.host === target.hostname && pathMatches(target.pathname, c.path) && (c.expiresAt === null || c.expiresAt > now))
+      .filter((c) => hostMatches(target.hostname, c) && pathMatches(target.pathname, c.path) && (c.expiresAt === null || c.expiresAt > now))
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
   }
@@ -386,7 +421,7 @@ export class TestBrowser {
   /** One cookie's value for `url`, if the jar holds it. */
   cookie(url: string | URL, name: string): string | undefined {
     const target = new URL(url);
-    return this.#cookies.find((c) => c.host === target.hostname && c.name === name && pathMatches(target.pathname, c.path))?.value;
+    return this.#cookies.find((c) => hostMatches(target.hostname, c) && c.name === name && pathMatches(target.pathname, c.path))?.value;
   }
 
   /** Puts a cookie into the jar directly (path `/`), as a tampering client would. */
@@ -402,17 +437,34 @@ export class TestBrowser {
     const value = pair.slice(eq + 1).trim();
     let path = url.pathname.replace(/\/[^/]*$/, '') || '/';
     let expiresAt: number | null = null;
+    let domain: string | null = null;
     for (const attribute of attributes) {
       const [key = '', raw = ''] = attribute.split('=', 2).map((part) => part.trim());
       if (key.toLowerCase() === 'path' && raw.startsWith('/')) path = raw;
+      // RFC 6265 §5.2.3: a leading dot is ignored; the last Domain attribute wins.
+      if (key.toLowerCase() === 'domain' && raw !== '') domain = raw.replace(/^\./, '').toLowerCase();
       if (key.toLowerCase() === 'max-age') expiresAt = Date.now() + Number.parseInt(raw, 10) * 1000;
       if (key.toLowerCase() === 'expires' && expiresAt === null) expiresAt = Date.parse(raw);
     }
-    const existing = this.#cookies.findIndex((c) => c.name === name && c.host === url.hostname && c.path === path);
+    // RFC 6265 §5.3 step 6: a Domain the request host does not domain-match is refused whole.
+    if (domain !== null && !domainMatches(url.hostname, domain)) return;
+    const host = domain ?? url.hostname;
+    // §5.3 step 11: the same name, domain and path replace the stored cookie.
+    const existing = this.#cookies.findIndex((c) => c.name === name && c.host === host && c.path === path);
     if (existing >= 0) this.#cookies.splice(existing, 1);
     if (expiresAt !== null && expiresAt <= Date.now()) return;
-    this.#cookies.push({ name, value, host: url.hostname, path, expiresAt });
+    this.#cookies.push({ name, value, host, hostOnly: domain === null, path, expiresAt });
   }
+}
+
+function hostMatches(requestHost: string, cookie: StoredCookie): boolean {
+  return cookie.hostOnly ? requestHost === cookie.host : domainMatches(requestHost, cookie.host);
+}
+
+/** RFC 6265 §5.1.3: identical, or a subdomain of `domain` when the host is a name, not an IP address. */
+function domainMatches(host: string, domain: string): boolean {
+  const name = host.toLowerCase();
+  return name === domain || (name.endsWith(`.${domain}`) && isIP(name) === 0);
 }
 
 function pathMatches(requestPath: string, cookiePath: string): boolean {

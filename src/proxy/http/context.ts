@@ -8,6 +8,7 @@ import type { ClientFacts } from './audit-events.js';
 import type { Authenticator, Caller } from './authenticate.js';
 import type { Forwarding } from './forward.js';
 import type { ParsedHost } from './headers.js';
+import type { CrossHostLogin } from './login.js';
 import type { GatewayMetrics } from './metrics.js';
 import { sendError } from './pages.js';
 
@@ -40,6 +41,10 @@ export interface GatewayServices {
   readonly auth: Authenticator;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
+  /** Set when `identity.session.cookie_domain` lets browsers on resource hosts log in. */
+  readonly crossHostLogin: CrossHostLogin | null;
+  /** Hosts of the host-matched resources in force: where a login may return besides the public host. */
+  readonly returnHosts: readonly string[];
   /** Appends an audit event and resolves once it is durable, with its seq; rejects when it cannot be. */
   record(event: AuditEvent): Promise<number>;
   /**

@@ -28,7 +28,7 @@ import {
   upstreamRequestHeaders,
   type FramingProblem,
 } from './headers.js';
-import { RESERVED_PREFIX, handleReserved, loginLocation } from './login.js';
+import { RESERVED_PREFIX, handleReserved, loginLocationFor, type CrossHostLogin } from './login.js';
 import { GatewayMetrics } from './metrics.js';
 import { sendError, sendJson, wantsHtml } from './pages.js';
 import { ResourceRouter, type HttpRoute } from './resources.js';
@@ -185,6 +185,7 @@ class Gateway implements HttpGateway {
   readonly #server: Server;
   readonly #services: GatewayServices;
   readonly #publicHost: string;
+  readonly #crossHostLogin: CrossHostLogin | null;
   readonly #scheme: 'http' | 'https';
   readonly #reservedCookies: readonly string[];
   readonly #drainTimeoutMs: number;
@@ -220,7 +221,10 @@ class Gateway implements HttpGateway {
     this.#trusted = new TrustedProxies(deps.config.server.http.trusted_proxies);
     this.#relay = new WebSocketRelay(MAX_WS_MESSAGE_BYTES);
     this.#routes = deps.routes ?? [];
-    this.#publicHost = new URL(deps.config.server.public_url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    const publicUrl = new URL(deps.config.server.public_url);
+    this.#publicHost = publicUrl.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    this.#crossHostLogin =
+      deps.identity.cookies.domain === undefined ? null : { publicHost: this.#publicHost, publicOrigin: publicUrl.origin, protocol: publicUrl.protocol };
     this.#scheme = deps.config.server.http.tls === undefined ? 'http' : 'https';
     this.#reservedCookies = this.#auth.reservedCookies;
     this.#drainTimeoutMs = deps.drainTimeoutMs ?? 30_000;
@@ -228,6 +232,7 @@ class Gateway implements HttpGateway {
     this.#syncPools();
     const currentConfig = (): TollgateConfig => this.#config;
     const currentPolicy = (): CompiledPolicy => this.#policy.current();
+    const currentRouter = (): ResourceRouter => this.#router;
     this.#services = {
       get config() {
         return currentConfig();
@@ -235,7 +240,11 @@ class Gateway implements HttpGateway {
       get policy() {
         return currentPolicy();
       },
+      get returnHosts() {
+        return currentRouter().hosts;
+      },
       identity: deps.identity,
+      crossHostLogin: this.#crossHostLogin,
       auth: this.#auth,
       metrics: this.#metrics,
       logger: this.#logger,
@@ -606,7 +615,8 @@ class Gateway implements HttpGateway {
     }
     const cookies = outcome.setCookies.length > 0 ? { 'set-cookie': [...outcome.setCookies] } : {};
     if (ctx.html && (req.method === 'GET' || req.method === 'HEAD')) {
-      res.writeHead(302, { ...cookies, location: loginLocation(`${ctx.path}${ctx.query}`), 'cache-control': 'no-store', 'content-length': 0 });
+      const location = loginLocationFor(this.#crossHostLogin, ctx.host, `${ctx.path}${ctx.query}`);
+      res.writeHead(302, { ...cookies, location, 'cache-control': 'no-store', 'content-length': 0 });
       res.end();
       return;
     }

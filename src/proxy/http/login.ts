@@ -2,6 +2,7 @@ import { DEFAULT_CALLBACK_PATH, sessionPrincipal } from '../../identity/index.js
 import { failureEvent, loginEvent, logoutEvent, sessionRef } from './audit-events.js';
 import { CLI_LOGIN_PREFIX, handleCliLogin } from './cli-login.js';
 import { sendAuditUnavailable, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import type { ParsedHost } from './headers.js';
 import { escapeHtml, sendError, sendHtml } from './pages.js';
 
 /** The gateway's reserved path prefix; nothing under it is ever forwarded. */
@@ -13,6 +14,31 @@ export const LOGOUT_PATH = '/_tollgate/logout';
 /** `/_tollgate/login?return_to=<path>`: where unauthenticated browsers are sent. */
 export function loginLocation(returnTo: string): string {
   return `${LOGIN_PATH}?return_to=${encodeURIComponent(returnTo)}`;
+}
+
+/**
+ * The public host's facts, for browsers on other hosts when `identity.session.cookie_domain`
+ * shares the session cookie with them: login must run on the public host, where the IdP returns
+ * and the pending-login cookie lives.
+ */
+export interface CrossHostLogin {
+  /** Lower-case host name of `server.public_url`. */
+  readonly publicHost: string;
+  /** `https://gw.example.com`. */
+  readonly publicOrigin: string;
+  /** `https:`: the scheme browsers use, whatever the listener speaks behind a TLS proxy. */
+  readonly protocol: string;
+}
+
+/**
+ * Where an unauthenticated browser asking for `pathAndQuery` on `host` is sent: the relative
+ * login path on the public host (and everywhere without a cookie domain, as before), the public
+ * host's login with the absolute URL to come back to from any other host. The identity room
+ * decides whether that URL is an acceptable destination.
+ */
+export function loginLocationFor(crossHost: CrossHostLogin | null, host: ParsedHost, pathAndQuery: string): string {
+  if (crossHost === null || host.hostname === crossHost.publicHost) return loginLocation(pathAndQuery);
+  return `${crossHost.publicOrigin}${loginLocation(`${crossHost.protocol}//${host.raw}${pathAndQuery}`)}`;
 }
 
 /**
@@ -45,7 +71,17 @@ export async function handleReserved(ctx: RequestContext, services: GatewayServi
  */
 async function beginLogin(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const returnTo = new URLSearchParams(ctx.query).get('return_to') ?? undefined;
-  const begin = await services.identity.beginLogin({ returnTo });
+  const crossHost = services.crossHostLogin;
+  if (crossHost !== null && ctx.host.hostname !== crossHost.publicHost) {
+    // A pending-login cookie set here would be missing at the callback on the public host. A
+    // path is a path on this host; an absolute URL goes on as it is, for the identity room to judge.
+    const absolute = returnTo !== undefined && !returnTo.startsWith('/');
+    const location = absolute ? `${crossHost.publicOrigin}${loginLocation(returnTo)}` : loginLocationFor(crossHost, ctx.host, returnTo ?? '/');
+    ctx.res.writeHead(302, { location, 'cache-control': 'no-store', 'content-length': 0 });
+    ctx.res.end();
+    return;
+  }
+  const begin = await services.identity.beginLogin({ returnTo, returnHosts: services.returnHosts });
   ctx.res.writeHead(302, { location: begin.url, 'set-cookie': begin.pendingCookie, 'cache-control': 'no-store', 'content-length': 0 });
   ctx.res.end();
 }
@@ -53,7 +89,7 @@ async function beginLogin(ctx: RequestContext, services: GatewayServices): Promi
 /** OIDC Core §3.1.2.5: the IdP's redirect back, checked and redeemed by the identity room. */
 async function completeLogin(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const { identity } = services;
-  const result = await identity.completeLogin(`${ctx.path}${ctx.query}`, identity.pendingCookieValue(ctx.req.headers.cookie));
+  const result = await identity.completeLogin(`${ctx.path}${ctx.query}`, identity.pendingCookieValue(ctx.req.headers.cookie), services.returnHosts);
   if (result.ok) {
     try {
       await services.record(loginEvent(result.principal, result.session.user, sessionRef(result.session.sessionId), ctx.client));

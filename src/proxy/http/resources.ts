@@ -34,10 +34,13 @@ export type RouteMatch =
  */
 export class ResourceRouter {
   readonly routes: readonly HttpRoute[];
+  /** The distinct hosts resources are matched by, lower case. */
+  readonly hosts: readonly string[];
 
   constructor(resources: readonly ResourceConfig[]) {
     const routes = resources.filter((resource): resource is HttpResourceConfig => resource.kind === 'http').map(toRoute);
     this.routes = routes.sort((a, b) => specificity(b) - specificity(a));
+    this.hosts = [...new Set(routes.flatMap((route) => (route.host === null ? [] : [route.host])))];
   }
 
   /** @param hostname lower-case host without port; @param path normalised path. */
