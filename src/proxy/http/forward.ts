@@ -91,17 +91,10 @@ export function forward(request: ForwardRequest): Forwarding {
 
 class ByteCounter extends Transform {
   bytes = 0;
-  /** The client's whole request body has come through. */
-  ended = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.ended = true;
-    callback();
   }
 }
 
@@ -202,7 +195,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler, Forwarding {
   }
 
   waitsOnUpstream(): boolean {
-    return !this.#finished && !this.#stopped && !this.#waitingForDrain && (this.#counter === null || this.#counter.ended);
+    // `complete`: the client has sent its whole request; an upstream still reading it is the slow one.
+    return !this.#finished && !this.#stopped && !this.#waitingForDrain && this.#request.req.complete;
   }
 
   clientClosed(): void {

@@ -175,8 +175,12 @@ class Gateway implements HttpGateway {
   #router: ResourceRouter;
   /** One pool per HTTP resource, by resource name. */
   #pools = new Map<string, { readonly origin: string; readonly pool: Pool }>();
-  /** The exchange being forwarded on each client connection (one at a time: HTTP/1.1 answers in order). */
-  readonly #forwardingOn = new WeakMap<Socket, Forwarding>();
+  /**
+   * The exchange being forwarded on each client connection, when it is the only one: Node hands
+   * pipelined requests over at once and only queues their answers, and a connection with several
+   * keeps the plain idle timeout (its entry is removed).
+   */
+  readonly #forwardingOn = new WeakMap<Socket, Forwarding | null>();
   /** Pools a reload took out of use, closing once their requests are done. */
   readonly #retiring = new Set<Pool>();
   readonly #trusted: TrustedProxies;
@@ -267,7 +271,12 @@ class Gateway implements HttpGateway {
     // timeout (the same limit) ends that wait with a 504 or a broken body, which the client
     // receives and the record names. Any other quiet connection is closed.
     this.#server.on('timeout', (socket: Socket) => {
-      if (this.#forwardingOn.get(socket)?.waitsOnUpstream() !== true) socket.destroy();
+      if (this.#forwardingOn.get(socket)?.waitsOnUpstream() !== true) {
+        socket.destroy();
+        return;
+      }
+      // Node arms the timer again only on socket activity, which a quiet wait has none of.
+      socket.setTimeout(this.#server.timeout);
     });
     this.#server.on('request', this.#onRequest);
     this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -407,7 +416,8 @@ class Gateway implements HttpGateway {
     res.on('close', () => {
       if (ctx.forwarding !== null) {
         if (!res.writableFinished) ctx.forwarding.clientClosed();
-        if (this.#forwardingOn.get(req.socket) === ctx.forwarding) this.#forwardingOn.delete(req.socket);
+        const current = this.#forwardingOn.get(req.socket);
+        if (current === ctx.forwarding || current === null) this.#forwardingOn.delete(req.socket);
       }
       this.#metrics.countRequest(ctx.labels.resource, ctx.labels.decision, res.statusCode);
       this.#metrics.inFlight.dec();
@@ -494,7 +504,8 @@ class Gateway implements HttpGateway {
   /** Starts forwarding on `socket`'s behalf; the server's idle timeout asks it whom it waits on. */
   #forwarded(socket: Socket, request: ForwardRequest): Forwarding {
     const forwarding = forward(request);
-    this.#forwardingOn.set(socket, forwarding);
+    // `null` marks a connection with pipelined exchanges until the ones in progress are done.
+    this.#forwardingOn.set(socket, this.#forwardingOn.has(socket) ? null : forwarding);
     return forwarding;
   }
 
