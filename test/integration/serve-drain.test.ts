@@ -1,7 +1,7 @@
 /**
  * `tollgate serve` stopped with SIGTERM while a request is on its way (real child process, real
- * upstream, bearer token from a real IdP): the request in flight is answered, new connections
- * are refused, the process exits 0, and the log it leaves verifies with a final checkpoint that
+ * upstream, bearer token from a real IdP): new connections are refused at once, the request in
+ * flight is still answered when its upstream answers afterwards, the process exits 0, and the log it leaves verifies with a final checkpoint that
  * covers every record, the `gateway.stop` record included.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,8 @@ import { ALICE, CLIENT_SECRET, bearerFor, readAuditRecords } from '../helpers/ht
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { auditYaml, engineersYaml, httpResourceYaml, identityYaml, serveEnv, serverYaml, startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 
-const SLOW_MS = 1500;
+/** Answers the held `/app/slow` request: called once the gateway is stopping. */
+let release: () => void = () => undefined;
 
 let idp: TestIdp;
 let upstream: Server;
@@ -32,7 +33,7 @@ beforeAll(async () => {
   upstream = createServer((req, res) => {
     seen.push(req.url ?? '');
     const answer = (): void => void res.writeHead(200, { 'content-type': 'text/plain' }).end(`answered ${req.url ?? ''}`);
-    if (req.url === '/app/slow') setTimeout(answer, SLOW_MS);
+    if (req.url === '/app/slow') release = answer;
     else answer();
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
@@ -62,11 +63,15 @@ describe('tollgate serve on SIGTERM', () => {
     const inFlight = sendRequest(served.httpBase, '/app/slow', { headers });
     await expect.poll(() => seen.includes('/app/slow')).toBe(true);
     const stopped = served.stop();
+    // Stopping: no new connections, while the request in flight still waits for its answer.
+    await expect
+      .poll(() => sendRequest(served.httpBase, '/app/fast', { headers }).then(() => 'accepted', (error: Error) => error.message), { timeout: 10_000 })
+      .toMatch(/ECONNREFUSED/);
+    release();
     const answered = await inFlight;
     expect(answered.status).toBe(200);
     expect(answered.body).toBe('answered /app/slow');
     expect(await stopped).toBe(0);
-    await expect(sendRequest(served.httpBase, '/app/fast', { headers })).rejects.toThrow(/ECONNREFUSED/);
 
     const audit = join(dir, 'audit');
     const records = readAuditRecords(audit);
