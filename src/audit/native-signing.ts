@@ -1,5 +1,5 @@
 import { createPrivateKey, sign } from 'node:crypto';
-import { parseSignerKey as parseWith, type Ed25519Signing, type NoteSigner } from './note.js';
+import { parseSignerKeyWith, type Ed25519Signing, type NoteSigner } from './note.js';
 
 /**
  * Node's own Ed25519 (OpenSSL) for the processes that sign: about 0.03 ms per checkpoint against
@@ -17,7 +17,7 @@ export const nativeEd25519Signing: Ed25519Signing = (seed) => {
   return (message) => new Uint8Array(sign(null, message, key));
 };
 
-/** Parses a signer key (see `note.ts`) whose signatures Node's crypto makes. */
+/** Parses a signer key (see `parseSignerKeyWith`) whose signatures Node's crypto makes. */
 export function parseSignerKey(text: string): NoteSigner {
-  return parseWith(text, nativeEd25519Signing);
+  return parseSignerKeyWith(text, nativeEd25519Signing);
 }

@@ -127,8 +127,12 @@ export type Ed25519Signing = (seed: Uint8Array) => (message: Uint8Array) => Uint
 
 const nobleSigning: Ed25519Signing = (seed) => (message) => ed25519.sign(message, seed);
 
-/** Parses a signer key; throws `TG_ERR_AUDIT_KEY_INVALID` when it is malformed or its key ID is wrong. */
-export function parseSignerKey(text: string, signing: Ed25519Signing = nobleSigning): NoteSigner {
+/**
+ * Parses a signer key whose signatures `signing` makes; throws `TG_ERR_AUDIT_KEY_INVALID` when it
+ * is malformed or its key ID is wrong. The room's `parseSignerKey` (native-signing.ts) is this with
+ * Node's Ed25519.
+ */
+export function parseSignerKeyWith(text: string, signing: Ed25519Signing = nobleSigning): NoteSigner {
   if (!text.startsWith(SIGNER_PREFIX)) throw keyError('the signing key', `it must start with ${SIGNER_PREFIX}`);
   const { name, keyId, key } = splitKey(text.slice(SIGNER_PREFIX.length), 'the signing key');
   const seed = key.slice();
