@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../../src/core/index.js';
 import { MAX_COOKIE_BYTES, PENDING_LOGIN_TTL_MS, SessionCookies, type Session } from '../../../src/identity/index.js';
+import { cookieName, serializeCookie } from '../../../src/identity/cookies.js';
 import { Sealer } from '../../../src/identity/seal.js';
 
 const KEY = 'session-key-0123456789-0123456789';
@@ -8,9 +9,10 @@ const OLD_KEY = 'old-session-key-0123456789-abcdef';
 const START = Date.UTC(2026, 10, 1);
 const HOUR = 3_600_000;
 
-function cookies(options: { keys?: string[]; secure?: boolean; clock?: ReturnType<typeof manualClock> } = {}) {
+function cookies(options: { keys?: string[]; secure?: boolean; domain?: string; clock?: ReturnType<typeof manualClock> } = {}) {
   const clock = options.clock ?? manualClock(START);
-  return { clock, jar: new SessionCookies({ keys: options.keys ?? [KEY], cookieName: 'tollgate_session', secure: options.secure ?? false }, clock) };
+  const settings = { keys: options.keys ?? [KEY], cookieName: 'tollgate_session', secure: options.secure ?? false, domain: options.domain };
+  return { clock, jar: new SessionCookies(settings, clock) };
 }
 
 function session(overrides: Partial<Session> = {}): Session {
@@ -158,5 +160,57 @@ describe('pending-login cookie', () => {
 
   it('on https the name is __Host- prefixed', () => {
     expect(cookies({ secure: true }).jar.pendingCookieName).toBe('__Host-tollgate_session_login');
+  });
+});
+
+function attributes(setCookie: string): string[] {
+  return setCookie.split('; ').slice(1);
+}
+
+describe('cookie names and attributes with a cookie domain', () => {
+  it('prefixes by RFC 6265bis: __Host- host-only, __Secure- with Domain, none on http', () => {
+    expect(cookieName('s', { secure: true })).toBe('__Host-s');
+    expect(cookieName('s', { secure: true, domain: 'example.com' })).toBe('__Secure-s');
+    expect(cookieName('s', { secure: false, domain: 'example.com' })).toBe('s');
+  });
+
+  it('writes Domain only when one is configured', () => {
+    expect(serializeCookie('s', 'v', 60, { secure: true })).not.toContain('Domain=');
+    expect(attributes(serializeCookie('s', 'v', 60, { secure: true, domain: 'example.com' }))).toEqual([
+      'Max-Age=60',
+      'Path=/',
+      'Domain=example.com',
+      'HttpOnly',
+      'SameSite=Lax',
+      'Secure',
+    ]);
+  });
+
+  it('gives the session cookie the domain and the __Secure- prefix on https, and clears it with the same Domain', () => {
+    const { jar } = cookies({ secure: true, domain: 'example.com' });
+    expect(jar.sessionCookieName).toBe('__Secure-tollgate_session');
+    const set = jar.serializeSessionCookie(session());
+    expect(set.startsWith('__Secure-tollgate_session=')).toBe(true);
+    expect(attributes(set)).toContain('Domain=example.com');
+    const cleared = jar.clearSessionCookie();
+    expect(cleared.startsWith('__Secure-tollgate_session=;')).toBe(true);
+    expect(attributes(cleared)).toEqual(expect.arrayContaining(['Max-Age=0', 'Domain=example.com', 'Secure']));
+    // The browser sends back the `name=value` pair.
+    expect(jar.readSessionCookie(set.split(';', 1)[0]).ok).toBe(true);
+  });
+
+  it('keeps the pending-login cookie host-only with the __Host- prefix', () => {
+    const { jar } = cookies({ secure: true, domain: 'example.com' });
+    expect(jar.pendingCookieName).toBe('__Host-tollgate_session_login');
+    const pending = jar.serializePendingCookie({ state: 's', nonce: 'n', codeVerifier: 'v', returnTo: '/', createdAt: START });
+    expect(pending).not.toContain('Domain=');
+    expect(jar.clearPendingCookie()).not.toContain('Domain=');
+  });
+
+  it('changes nothing without a domain', () => {
+    const { jar } = cookies({ secure: true });
+    expect(jar.sessionCookieName).toBe('__Host-tollgate_session');
+    expect(jar.serializeSessionCookie(session())).not.toContain('Domain=');
+    expect(jar.clearSessionCookie()).not.toContain('Domain=');
   });
 });
