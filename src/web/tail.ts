@@ -143,7 +143,11 @@ export class TailHub {
       closed = true;
       this.#subscribers.delete(subscriber);
     });
-    if (this.#seen < 0) this.#seen = (await this.#index.query({ limit: 1 })).records[0]?.seq ?? -1;
+    if (this.#seen < 0) {
+      const newest = (await this.#index.query({ limit: 1 })).records[0]?.seq ?? -1;
+      // Another subscriber, or a poll, may have moved it further meanwhile: it never goes back.
+      this.#seen = Math.max(this.#seen, newest);
+    }
     // What arrived between the page and this stream (or before a reconnect) comes first, up to
     // what the poller has seen; the subscriber joins the poller's deliveries once caught up.
     let upTo = after;
@@ -199,8 +203,11 @@ export class TailHub {
     const size = this.#store?.state().size;
     if (size !== undefined && size === this.#storeSize) return;
     const newest = (await this.#index.query({ limit: 1 })).records[0]?.seq ?? -1;
-    const fresh = newest > this.#seen ? await this.#recordsAfter(this.#seen, newest) : [];
-    if (size !== undefined) this.#storeSize = size;
+    const seen = this.#seen;
+    const fresh = newest > seen ? await this.#recordsAfter(seen, newest) : [];
+    // The index reads what the store wrote and may be a little behind it: the size counts as
+    // seen only once the index holds every record it counts, or the next polls would skip them.
+    if (size !== undefined && newest >= size - 1) this.#storeSize = size;
     if (newest > this.#seen) this.#seen = newest;
     for (const subscriber of this.#subscribers) this.#deliver(subscriber, fresh);
   }
