@@ -182,6 +182,8 @@ export interface GatewayHarnessOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** `server.http.limits` entries, e.g. `{ max_concurrent_requests: '2', headers_timeout: '1s' }`. */
   readonly limits?: Readonly<Record<string, string>>;
+  /** How long the bearer verifier waits before fetching the JWKS again for an unknown `kid`; default 0 (tests rotate keys). */
+  readonly jwksCooldownMs?: number;
   /** Sees every append the gateway makes, with its options, before the store takes it. */
   readonly onAppend?: (event: AuditEvent, options: AppendOptions | undefined) => void;
   /**
@@ -368,7 +370,7 @@ export async function startGatewayHarness(options: GatewayHarnessOptions = {}): 
       readFile: (path) => readFileSync(path, 'utf8'),
     });
     const policy = compilePolicy(config.policy);
-    const identity = await createIdentity({ publicUrl: config.server.public_url, identity: config.identity }, { clock, jwksCooldownMs: 0 });
+    const identity = await createIdentity({ publicUrl: config.server.public_url, identity: config.identity }, { clock, jwksCooldownMs: options.jwksCooldownMs ?? 0 });
     const store = await openFileStore({
       dir: config.audit.dir,
       logId: config.audit.log_id,

@@ -59,6 +59,8 @@ export interface TestIdp {
   readonly jwksUri: string;
   /** `kid` of the key that currently signs. */
   readonly currentKid: string;
+  /** How many times the JWKS has been fetched so far. */
+  readonly jwksFetches: number;
   /** Signs `claims` as a JWT with the IdP's current key (or the key `kid`), RS256. */
   signToken(claims: Record<string, unknown>, options?: { readonly kid?: string; readonly header?: Record<string, unknown> }): Promise<string>;
   /** Public JWK of the current signing key. */
@@ -104,7 +106,9 @@ export async function startOidcIdp(options: IdpOptions): Promise<TestIdp> {
   let provider: Provider | null = null;
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
 
+  let jwksFetches = 0;
   const server: Server = createServer((req, res) => {
+    if (req.url?.split('?', 1)[0] === '/jwks') jwksFetches += 1;
     if (provider === null || handle === null) {
       res.writeHead(503).end();
       return;
@@ -241,6 +245,9 @@ export async function startOidcIdp(options: IdpOptions): Promise<TestIdp> {
     jwksUri: `${issuer}/jwks`,
     get currentKid() {
       return (keys[0] as SigningKey).kid;
+    },
+    get jwksFetches() {
+      return jwksFetches;
     },
     async signToken(claims, signOptions = {}) {
       const key = signOptions.kid === undefined ? keys[0] : keys.find((k) => k.kid === signOptions.kid);

@@ -141,3 +141,28 @@ describe('bearer tokens over time', () => {
     }
   });
 });
+
+describe('the IdP\'s JWKS', () => {
+  it('is fetched once for many tokens, and not again for unknown kids within the cooldown after a fetch', async () => {
+    const cached = await startGatewayHarness({ jwksCooldownMs: 30_000 });
+    try {
+      const headers = async (token: string) => ({ authorization: `Bearer ${token}`, accept: 'application/json' });
+      for (let i = 0; i < 10; i++) {
+        const token = await bearerFor(cached.idp, ALICE, { jti: `jwks-${i}` });
+        expect((await sendRequest(cached.url, '/app/orders', { headers: await headers(token) })).status).toBe(200);
+      }
+      const afterTokens = cached.idp.jwksFetches;
+      expect(afterTokens).toBeLessThanOrEqual(1);
+      const { privateKey } = await generateKeyPair('RS256');
+      const stranger = (kid: string) =>
+        new SignJWT({ sub: 'sub-alice', email: ALICE.email }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer(cached.idp.issuer).setAudience('tollgate').setExpirationTime(now() + 300).sign(privateKey);
+      // A flood of tokens naming keys the IdP never had cannot make the gateway hammer the IdP.
+      for (const kid of ['unknown-1', 'unknown-2', 'unknown-3']) {
+        expect((await sendRequest(cached.url, '/app/orders', { headers: await headers(await stranger(kid)) })).status).toBe(401);
+      }
+      expect(cached.idp.jwksFetches).toBe(afterTokens);
+    } finally {
+      await cached.close();
+    }
+  });
+});

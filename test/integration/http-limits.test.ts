@@ -103,6 +103,8 @@ describe('listener limits', () => {
     expect(JSON.parse(response.body)).toMatchObject({ error: 'upstream_timeout', request_id: requestId });
     await expect.poll(() => recordsFor(requestId).map((record) => record.kind)).toEqual(['http.request', 'http.response']);
     expect(recordsFor(requestId)[1]?.data).toMatchObject({ status: 504, upstream_error: 'UND_ERR_HEADERS_TIMEOUT' });
+    // The outcome's duration covers the wait: at least idle_timeout (2 s).
+    expect(Number(recordsFor(requestId)[1]?.data['duration_ms'])).toBeGreaterThanOrEqual(1_900);
   });
 
   it('answers 504 when the upstream does not accept the connection within upstream_connect_timeout', async () => {
