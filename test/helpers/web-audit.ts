@@ -20,6 +20,15 @@ export const CAROL: IdpUser = { email: 'carol@example.com', password: 'carol', g
 /** Reviews the audit log but may not export it. */
 export const VICTOR: IdpUser = { email: 'victor@example.com', password: 'victor', groups: ['auditors'] };
 
+/** Roles of CAROL's group (view and export) and VICTOR's (view only), as `roles:` entries. */
+export const REVIEWER_ROLES_YAML = `  security:
+    allow:
+      - audit: [view, export]
+  auditor:
+    allow:
+      - audit: [view]
+`;
+
 export const AUDIT_POLICY_YAML = `
 roles:
   engineer:
@@ -33,13 +42,7 @@ roles:
     deny:
       - resource: app
         paths: ["/app/admin/**"]
-  security:
-    allow:
-      - audit: [view, export]
-  auditor:
-    allow:
-      - audit: [view]
-grants:
+${REVIEWER_ROLES_YAML}grants:
   - role: engineer
     groups: [engineering]
   - role: security

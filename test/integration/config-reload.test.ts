@@ -17,7 +17,7 @@ import { createDbTokens } from '../../src/identity/index.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { LOGIN_PASSWORDS, startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { identityYaml, serveEnv, startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
+import { httpResourceYaml, identityYaml, serveEnv, startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
 
 const ORDERS = 'SELECT id FROM public.orders ORDER BY id';
 
@@ -55,12 +55,7 @@ server:
   admin:
     listen: 127.0.0.1:0
 ${identityYaml(idp.issuer)}resources:
-  - name: app
-    kind: http
-    upstream: ${edit.appUpstream ?? upstream.origin}
-    match:
-      path_prefix: /app/
-  - name: shop
+${httpResourceYaml('app', edit.appUpstream ?? upstream.origin)}  - name: shop
     kind: postgres
     upstream:
       host: 127.0.0.1

@@ -97,23 +97,14 @@ describe('listener limits', () => {
   });
 
   it('answers 504 when the upstream sends no response within idle_timeout, and records why', async () => {
-    const response = await sendRequest(h.url, '/app/slow/6000', { headers: auth });
-    expect(response.status).toBe(504);
-    const requestId = String(response.headers['x-request-id']);
-    expect(JSON.parse(response.body)).toMatchObject({ error: 'upstream_timeout', request_id: requestId });
-    await expect.poll(() => recordsFor(requestId).map((record) => record.kind)).toEqual(['http.request', 'http.response']);
-    expect(recordsFor(requestId)[1]?.data).toMatchObject({ status: 504, upstream_error: 'UND_ERR_HEADERS_TIMEOUT' });
+    const outcome = await timedOut('/app/slow/6000');
+    expect(outcome).toMatchObject({ status: 504, upstream_error: 'UND_ERR_HEADERS_TIMEOUT' });
     // The outcome's duration covers the wait: at least idle_timeout (2 s).
-    expect(Number(recordsFor(requestId)[1]?.data['duration_ms'])).toBeGreaterThanOrEqual(1_900);
+    expect(Number(outcome['duration_ms'])).toBeGreaterThanOrEqual(1_900);
   });
 
   it('answers 504 when the upstream does not accept the connection within upstream_connect_timeout', async () => {
-    const response = await sendRequest(h.url, '/silent/x', { headers: auth });
-    expect(response.status).toBe(504);
-    const requestId = String(response.headers['x-request-id']);
-    expect(JSON.parse(response.body)).toMatchObject({ error: 'upstream_timeout', request_id: requestId });
-    await expect.poll(() => recordsFor(requestId).map((record) => record.kind)).toEqual(['http.request', 'http.response']);
-    expect(recordsFor(requestId)[1]?.data).toMatchObject({ status: 504, upstream_error: 'UND_ERR_CONNECT_TIMEOUT' });
+    expect(await timedOut('/silent/x')).toMatchObject({ status: 504, upstream_error: 'UND_ERR_CONNECT_TIMEOUT' });
   });
 
   it('breaks the client connection when the upstream stalls mid-body beyond idle_timeout, and records the bytes sent', async () => {
@@ -187,6 +178,16 @@ describe('idle_timeout with pipelined requests', () => {
     socket.destroy();
   }, 30_000);
 });
+
+/** Asks for `path`, expects the gateway's 504 with its request id, and returns the data of the `http.response` that follows the request's record. */
+async function timedOut(path: string): Promise<Record<string, unknown>> {
+  const response = await sendRequest(h.url, path, { headers: auth });
+  expect(response.status).toBe(504);
+  const requestId = String(response.headers['x-request-id']);
+  expect(JSON.parse(response.body)).toMatchObject({ error: 'upstream_timeout', request_id: requestId });
+  await expect.poll(() => recordsFor(requestId).map((record) => record.kind)).toEqual(['http.request', 'http.response']);
+  return recordsFor(requestId)[1]?.data ?? {};
+}
 
 function recordsFor(requestId: string): AuditRecord[] {
   return h.records().filter((record) => record.request_id === requestId);

@@ -16,8 +16,8 @@ import { isOutcome } from '../../src/web/record-view.js';
 import { EventStreamClient } from '../helpers/event-stream.js';
 import { ALICE, CLIENT_SECRET, TestUpstream, bearerFor, readAuditRecords } from '../helpers/http-gateway.js';
 import { startOidcIdp, type IdpUser, type TestIdp } from '../helpers/oidc-idp.js';
-import { identityYaml, serveEnv, serverYaml, startServeProcess, type ServeEnv, type ServeProcess } from '../helpers/serve-process.js';
-import { CAROL, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
+import { httpResourceYaml, identityYaml, serveEnv, serverYaml, startServeProcess, type ServeEnv, type ServeProcess } from '../helpers/serve-process.js';
+import { CAROL, REVIEWER_ROLES_YAML, VICTOR, startWebAudit, type WebAuditHarness } from '../helpers/web-audit.js';
 
 interface RecordEvent {
   readonly seq: number;
@@ -37,24 +37,13 @@ const streams: EventStreamClient[] = [];
 function configText(auditors: boolean): string {
   return `
 ${serverYaml()}${identityYaml(idp.issuer)}resources:
-  - name: app
-    kind: http
-    upstream: ${upstream.origin}
-    match:
-      path_prefix: /app/
-roles:
+${httpResourceYaml('app', upstream.origin)}roles:
   engineer:
     allow:
       - resource: app
         methods: [GET]
         paths: ["/app/**"]
-  security:
-    allow:
-      - audit: [view, export]
-  auditor:
-    allow:
-      - audit: [view]
-grants:
+${REVIEWER_ROLES_YAML}grants:
   - role: engineer
     groups: [engineering]
   - role: security
