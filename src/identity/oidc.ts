@@ -199,7 +199,7 @@ export class RelyingParty {
   readonly #claimPaths: ClaimPaths;
   readonly #sessionTtlMs: number;
   readonly #inflight = new Map<string, Promise<RefreshResult>>();
-  readonly #recent = new LRUCache<string, RefreshResult>({ max: 10_000, ttl: REFRESH_REUSE_MS });
+  readonly #recent: LRUCache<string, RefreshResult>;
 
   constructor(options: IdentityOptions, issuer: OidcIssuer, cookies: SessionCookies, deps: RelyingPartyDeps) {
     const urls = gatewayUrls(options);
@@ -209,6 +209,7 @@ export class RelyingParty {
     this.#issuer = issuer;
     this.#cookies = cookies;
     this.#clock = deps.clock;
+    this.#recent = new LRUCache<string, RefreshResult>({ max: 10_000, ttl: REFRESH_REUSE_MS, perf: { now: () => this.#clock.now() } });
     this.#logger = deps.logger;
     this.#redirectUri = urls.redirectUri;
     this.#publicOrigin = urls.publicOrigin;

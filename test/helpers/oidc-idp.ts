@@ -65,6 +65,8 @@ export interface TestIdp {
   signToken(claims: Record<string, unknown>, options?: { readonly kid?: string; readonly header?: Record<string, unknown> }): Promise<string>;
   /** Public JWK of the current signing key. */
   publicJwk(): JWK;
+  /** While `false`, every request to the IdP is answered 503 (an outage); `true` ends it. */
+  setAvailable(available: boolean): void;
   /** Puts a new signing key first (the old one stays published); returns its `kid`. */
   rotateSigningKey(): Promise<string>;
   /**
@@ -107,9 +109,10 @@ export async function startOidcIdp(options: IdpOptions): Promise<TestIdp> {
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
 
   let jwksFetches = 0;
+  let available = true;
   const server: Server = createServer((req, res) => {
     if (req.url?.split('?', 1)[0] === '/jwks') jwksFetches += 1;
-    if (provider === null || handle === null) {
+    if (!available || provider === null || handle === null) {
       res.writeHead(503).end();
       return;
     }
@@ -256,6 +259,9 @@ export async function startOidcIdp(options: IdpOptions): Promise<TestIdp> {
     },
     publicJwk() {
       return (keys[0] as SigningKey).publicJwk;
+    },
+    setAvailable(value) {
+      available = value;
     },
     async rotateSigningKey() {
       keys.unshift(await newSigningKey());

@@ -338,6 +338,31 @@ describe('refreshing sessions', () => {
     }
   });
 
+  it('revokes a session whose refresh failed: a kept copy of its cookie stays refused once the IdP answers again', async () => {
+    const { browser } = await h.login(ALICE);
+    const kept = browser.cookie(h.url, 'tollgate_session') ?? '';
+    clock.advance(45_000);
+    h.idp.setAvailable(false);
+    try {
+      const ended = await browser.request(`${h.url}/app/x`, { headers: HTML });
+      expect(ended.status).toBe(302);
+      expect(ended.headers.get('location')).toMatch(/^\/_tollgate\/login/);
+      expect(h.records().findLast((record) => record.kind === 'auth.failure')).toMatchObject({ data: { method: 'refresh' } });
+    } finally {
+      h.idp.setAvailable(true);
+    }
+    // Past the window in which requests with the old cookie share the failed outcome: without the
+    // revocation, this copy would be refreshed anew now that the IdP answers.
+    clock.advance(31_000);
+    const before = h.upstream.requests.length;
+    const replay = new TestBrowser();
+    replay.setCookie(h.url, 'tollgate_session', kept);
+    const refused = await replay.request(`${h.url}/app/x`, { headers: HTML });
+    expect(refused.status).toBe(302);
+    expect(refused.headers.get('location')).toMatch(/^\/_tollgate\/login/);
+    expect(h.upstream.requests.length).toBe(before);
+  });
+
   it('hands the browser its refreshed cookie when the upstream fails, so the rotated-away refresh token is never presented again', async () => {
     const { browser } = await h.login(ALICE);
     const before = browser.cookie(h.url, 'tollgate_session');

@@ -73,7 +73,7 @@ export class Authenticator {
   readonly #sessionCookie: string;
   readonly #sessions = new BoundedCache<string, CachedSession>(CACHE_ENTRIES);
   readonly #bearers = new BoundedCache<string, CachedBearer>(CACHE_ENTRIES);
-  /** Session ids ended by logout, with the time their cookies expire (this process only). */
+  /** Session ids ended by logout or a failed refresh, with the time their cookies expire (this process only). */
   readonly #revoked = new BoundedCache<string, number>(CACHE_ENTRIES);
 
   constructor(identity: Identity, clock: Clock) {
@@ -108,7 +108,7 @@ export class Authenticator {
     this.#revoked.set(session.sessionId, session.expiresAt);
   }
 
-  /** Whether logout has ended the session `sessionId` (in this process). */
+  /** Whether logout or a failed refresh has ended the session `sessionId` (in this process). */
   isRevoked(sessionId: string): boolean {
     return this.#revokedAt(sessionId, this.#clock.now());
   }
@@ -173,10 +173,14 @@ export class Authenticator {
   /**
    * After a refresh (identity room: one refresh per refresh token, shared by concurrent
    * requests). A failed refresh ends the session: the cookie is cleared and the request goes on
-   * as anonymous, so a browser is sent to log in again.
+   * as anonymous, so a browser is sent to log in again. The session is revoked too, as at
+   * logout: otherwise a kept copy of the cookie would open it again once the IdP answers, and a
+   * rotated-away refresh token replayed after the shared-outcome window (theft, RFC 9700
+   * §4.14.2) would end only the replaying request instead of the session.
    */
   #refreshed(result: RefreshResult, previous: Caller): AuthOutcome {
     if (!result.ok) {
+      if (previous.session !== undefined) this.revoke(previous.session);
       const failure: SessionFailure = {
         method: 'refresh',
         reason: result.reason,
