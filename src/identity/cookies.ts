@@ -18,17 +18,40 @@ export function parseCookieHeader(header: string | readonly string[] | undefined
   const cookies = new Map<string, string[]>();
   const text = typeof header === 'string' ? header : (header ?? []).join('; ');
   for (const pair of text.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    const name = pair.slice(0, eq).trim();
-    let value = pair.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    if (!TOKEN.test(name) || !COOKIE_OCTETS.test(value)) continue;
-    const values = cookies.get(name);
-    if (values === undefined) cookies.set(name, [value]);
-    else values.push(value);
+    const parsed = cookiePair(pair);
+    if (parsed === null) continue;
+    const values = cookies.get(parsed.name);
+    if (values === undefined) cookies.set(parsed.name, [parsed.value]);
+    else values.push(parsed.value);
   }
   return cookies;
+}
+
+/**
+ * The values of cookie `name` in a `Cookie` header, exactly as {@link parseCookieHeader} reads
+ * them, without parsing the other pairs. Whoever keys a cache on a cookie must key it on these:
+ * any other reading of the header (a name with spaces around it, a quoted value) would let two
+ * headers that open the same session differ in the key, or two keys open different sessions.
+ */
+export function cookieValues(header: string, name: string): string[] {
+  const values: string[] = [];
+  if (!header.includes(name)) return values;
+  for (const pair of header.split(';')) {
+    if (!pair.includes(name)) continue;
+    const parsed = cookiePair(pair);
+    if (parsed !== null && parsed.name === name) values.push(parsed.value);
+  }
+  return values;
+}
+
+/** One `name=value` pair of RFC 6265 §4.2.1 (optional quotes around the value), or `null`. */
+function cookiePair(pair: string): { readonly name: string; readonly value: string } | null {
+  const eq = pair.indexOf('=');
+  if (eq <= 0) return null;
+  const name = pair.slice(0, eq).trim();
+  let value = pair.slice(eq + 1).trim();
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  return TOKEN.test(name) && COOKIE_OCTETS.test(value) ? { name, value } : null;
 }
 
 /** Attributes of a cookie the gateway sets. */

@@ -42,5 +42,5 @@ export { claimAt, groupsFrom, principalFromClaims } from './claims.js';
 export type { ClaimPaths, MappedClaims, MapClaimsResult } from './claims.js';
 export { safeReturnTo, DEFAULT_RETURN_TO } from './return-to.js';
 export type { AbsoluteReturnRules } from './return-to.js';
-export { parseCookieHeader, MAX_COOKIE_BYTES } from './cookies.js';
+export { cookieValues, parseCookieHeader, MAX_COOKIE_BYTES } from './cookies.js';
 export type { OpenFailureReason } from './seal.js';

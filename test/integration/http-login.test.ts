@@ -141,6 +141,19 @@ describe('browser login through the gateway', () => {
     expect(h.records().findLast((record) => record.kind === 'auth.failure')).toMatchObject({ data: { method: 'session', reason: 'cookie-tampered' } });
   });
 
+  it('reads the session cookie one way only: a junk value that came along with a real one does not open that session on its own', async () => {
+    const { browser } = await h.login(ALICE);
+    const value = browser.cookie(h.url, 'tollgate_session') ?? '';
+    const send = (cookie: string) => fetch(`${h.url}/app/x`, { headers: { cookie, accept: 'text/html' }, redirect: 'manual' });
+    // A space before `=` still names the session cookie (RFC 6265 §5.2 trims the name).
+    const both = await send(`tollgate_session=junk-key; tollgate_session =${value}`);
+    expect(both.status).toBe(200);
+    const before = h.upstream.requests.length;
+    const junk = await send('tollgate_session=junk-key');
+    expect(junk.status).toBe(302);
+    expect(h.upstream.requests.length).toBe(before);
+  });
+
   it('logs out: clears the cookie, records it, sends the browser to the IdP, and the old cookie stops working', async () => {
     const { browser } = await h.login(ALICE);
     const sessionCookie = browser.cookie(h.url, 'tollgate_session') ?? '';

@@ -29,6 +29,8 @@ interface CachedAssertion {
   /** The signed token, or its signing still under way (concurrent requests share it). */
   readonly token: string | Promise<string>;
   readonly reuseUntil: number;
+  /** Whom it was signed for: a refresh that changes the groups gives a new principal. */
+  readonly principal: Principal;
 }
 
 /**
@@ -85,20 +87,22 @@ export class AssertionSigner {
 
   /**
    * The assertion for `principal` on `resource`. `reuseKey` names the login it stands for (a
-   * session or a bearer token); assertions are reused per login and resource for `reuseMs`, and
-   * a reused one is returned synchronously once signed.
+   * session or a bearer token); assertions are reused per login and resource for `reuseMs` while
+   * the login's principal is the same object (a refreshed session brings a new one, possibly with
+   * other groups, which must not ride on an assertion signed before), and a reused one is
+   * returned synchronously once signed.
    */
   assertionFor(principal: Principal, resource: string, reuseKey: string): string | Promise<string> {
     const cacheKey = `${resource}\n${reuseKey}`;
     const now = this.#clock.now();
     const cached = this.#cache.get(cacheKey);
-    if (cached !== undefined && now < cached.reuseUntil) return cached.token;
+    if (cached !== undefined && now < cached.reuseUntil && cached.principal === principal) return cached.token;
     const signing = this.#sign(principal, resource, now);
-    const entry: CachedAssertion = { token: signing, reuseUntil: now + this.#reuseMs };
+    const entry: CachedAssertion = { token: signing, reuseUntil: now + this.#reuseMs, principal };
     this.#cache.set(cacheKey, entry);
     signing.then(
       (token) => {
-        if (this.#cache.get(cacheKey) === entry) this.#cache.set(cacheKey, { token, reuseUntil: entry.reuseUntil });
+        if (this.#cache.get(cacheKey) === entry) this.#cache.set(cacheKey, { token, reuseUntil: entry.reuseUntil, principal });
       },
       () => {
         if (this.#cache.get(cacheKey) === entry) this.#cache.delete(cacheKey);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock, Principal } from '../../core/index.js';
-import { bearerTokenFrom, sessionPrincipal, type BearerFailureReason, type BearerResult, type Identity, type RefreshResult, type Session } from '../../identity/index.js';
+import { bearerTokenFrom, cookieValues, sessionPrincipal, type BearerFailureReason, type BearerResult, type Identity, type RefreshResult, type Session } from '../../identity/index.js';
 import { sessionRef, type RecordedCaller } from './audit-events.js';
 import { BoundedCache } from './bounded-cache.js';
 import { headerText } from './headers.js';
@@ -149,8 +149,10 @@ export class Authenticator {
 
   #session(cookieHeader: string | undefined): AuthOutcome | Promise<AuthOutcome> {
     if (cookieHeader === undefined) return ANONYMOUS;
-    const key = cookieValues(cookieHeader, this.#sessionCookie);
-    if (key === null) return ANONYMOUS;
+    const values = cookieValues(cookieHeader, this.#sessionCookie);
+    if (values.length === 0) return ANONYMOUS;
+    // Keyed on every value the session is read from, so the same key always opens the same session.
+    const key = values.length === 1 ? (values[0] as string) : values.join('\n');
     const now = this.#clock.now();
     let entry = this.#sessions.get(key);
     if (entry === undefined || entry.session.expiresAt <= now) {
@@ -211,24 +213,6 @@ export class Authenticator {
     this.#sessions.set(key, entry);
     return entry;
   }
-}
-
-/**
- * The values of cookie `name` in a `Cookie` header (RFC 6265 §5.4 pairs separated by `;`),
- * joined by newlines (a name can occur more than once), or `null` when it is absent. Only the
- * gateway's own cookie is looked for, so no other pair is parsed.
- */
-function cookieValues(header: string, name: string): string | null {
-  if (!header.includes(name)) return null;
-  let found: string | null = null;
-  for (const pair of header.split(';')) {
-    const trimmed = pair.trimStart();
-    if (trimmed.length > name.length && trimmed.charCodeAt(name.length) === 0x3d && trimmed.startsWith(name)) {
-      const value = trimmed.slice(name.length + 1).trimEnd();
-      found = found === null ? value : `${found}\n${value}`;
-    }
-  }
-  return found;
 }
 
 /** The value of a `Set-Cookie` line's `name=value` pair. */

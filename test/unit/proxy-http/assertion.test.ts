@@ -31,6 +31,18 @@ describe('AssertionSigner', () => {
     expect(await signer.assertionFor(ALICE, 'app', 'session:a')).not.toBe(first);
   });
 
+  it('signs anew when the login comes back with another principal, so groups lost at a refresh are not asserted', async () => {
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock });
+    const jwks = createLocalJWKSet({ keys: [...signer.jwks.keys] });
+    const admin = { ...ALICE, groups: ['admins', 'engineering'] };
+    const first = await signer.assertionFor(admin, 'app', 'session:a');
+    const refreshed = await signer.assertionFor(ALICE, 'app', 'session:a');
+    expect(refreshed).not.toBe(first);
+    const { payload } = await jwtVerify(refreshed, jwks, { currentDate: new Date(clock.now()) });
+    expect(payload['groups']).toEqual(['engineering']);
+  });
+
   it('by default reuses an assertion until half its lifetime is spent, so each one reaching an upstream has half left', async () => {
     const clock = manualClock(Date.UTC(2026, 0, 1));
     const signer = await AssertionSigner.create({ issuer: 'https://gw.example', clock });
