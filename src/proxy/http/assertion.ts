@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { createPrivateKey, createPublicKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { SignJWT, calculateJwkThumbprint, type JWK } from 'jose';
 import { TollgateError, type Clock, type Principal } from '../../core/index.js';
 import { BoundedCache } from './bounded-cache.js';
 
@@ -21,8 +21,32 @@ export interface AssertionSignerOptions {
    * most this much older than the request and still has `ttlMs - reuseMs` to live.
    */
   readonly reuseMs?: number;
-  /** An Ed25519 private key as a JWK (with `d`); a fresh one is generated when absent. */
-  readonly privateJwk?: JWK;
+  /**
+   * The secrets the Ed25519 signing keys are derived from: the session keys. The first signs and
+   * every one's public key is published, so gateways that share the secrets (replicas behind one
+   * URL, the same gateway after a restart) sign with keys every upstream's cached JWKS already
+   * holds, and a rotated-out key stays verifiable while the secret is still listed.
+   */
+  readonly secrets: readonly string[];
+}
+
+/** HKDF-SHA256 salt and info of the assertion keys: a use of the session secrets apart from the cookies'. */
+const KEY_SALT = 'tollgate.assertion.v1';
+const KEY_INFO = 'x-tollgate-assertion ed25519 seed';
+/** DER header of an Ed25519 private key in PKCS #8 (RFC 8410 §7); the 32-byte seed follows it. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** The public half of `key` as published in the JWK Set, its `kid` the RFC 7638 thumbprint. */
+async function publishedJwk(key: KeyObject): Promise<JWK> {
+  const { kty, crv, x } = createPublicKey(key).export({ format: 'jwk' });
+  const publicJwk: JWK = { kty, crv, x };
+  return Object.freeze({ ...publicJwk, kid: await calculateJwkThumbprint(publicJwk), alg: 'EdDSA', use: 'sig' });
+}
+
+/** The Ed25519 key derived from `secret`: the same secret gives the same key in every process. */
+function derivedKey(secret: string): KeyObject {
+  const seed = Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), KEY_SALT, KEY_INFO, 32));
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
 }
 
 interface CachedAssertion {
@@ -45,39 +69,28 @@ export class AssertionSigner {
   readonly #clock: Clock;
   readonly #ttlSeconds: number;
   readonly #reuseMs: number;
-  readonly #key: CryptoKey;
+  readonly #key: KeyObject;
   readonly #kid: string;
   readonly #jwks: { readonly keys: readonly JWK[] };
   readonly #cache = new BoundedCache<string, CachedAssertion>(20_000);
 
-  private constructor(options: AssertionSignerOptions, key: CryptoKey, publicJwk: JWK, kid: string) {
+  private constructor(options: AssertionSignerOptions, key: KeyObject, kid: string, jwks: readonly JWK[]) {
     this.#issuer = options.issuer;
     this.#clock = options.clock;
     this.#ttlSeconds = Math.max(1, Math.floor((options.ttlMs ?? 60_000) / 1000));
     this.#reuseMs = Math.min(options.reuseMs ?? Number.POSITIVE_INFINITY, this.#ttlSeconds * 500);
     this.#key = key;
     this.#kid = kid;
-    this.#jwks = Object.freeze({ keys: Object.freeze([Object.freeze({ ...publicJwk, kid, alg: 'EdDSA', use: 'sig' })]) });
+    this.#jwks = Object.freeze({ keys: Object.freeze(jwks) });
   }
 
-  /** Prepares the signer: imports the configured key or generates one. */
+  /** Prepares the signer: derives its keys from the secrets. */
   static async create(options: AssertionSignerOptions): Promise<AssertionSigner> {
-    let key: CryptoKey;
-    let publicJwk: JWK;
-    if (options.privateJwk === undefined) {
-      const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: false });
-      key = pair.privateKey;
-      publicJwk = await exportJWK(pair.publicKey);
-    } else {
-      const { d, ...rest } = options.privateJwk;
-      if (options.privateJwk.kty !== 'OKP' || options.privateJwk.crv !== 'Ed25519' || d === undefined) {
-        throw new TollgateError('TG_ERR_CONFIG_INVALID', 'the assertion signing key must be an Ed25519 private JWK (kty OKP, crv Ed25519, with d)');
-      }
-      key = (await importJWK(options.privateJwk, 'EdDSA')) as CryptoKey;
-      publicJwk = { kty: rest.kty, crv: rest.crv, x: rest.x };
-    }
-    const kid = await calculateJwkThumbprint(publicJwk);
-    return new AssertionSigner(options, key, publicJwk, kid);
+    const [first] = options.secrets;
+    if (first === undefined) throw new TollgateError('TG_ERR_CONFIG_INVALID', 'the assertion signer needs at least one secret (identity.session.keys)');
+    const jwks: JWK[] = [];
+    for (const secret of new Set(options.secrets)) jwks.push(await publishedJwk(derivedKey(secret)));
+    return new AssertionSigner(options, derivedKey(first), (jwks[0] as JWK).kid as string, jwks);
   }
 
   /** The JWK Set served at {@link JWKS_PATH}. */

@@ -93,8 +93,6 @@ export interface HttpGatewayDeps {
   readonly clock?: Clock;
   /** More routes on the public host, e.g. the audit pages. */
   readonly routes?: readonly GatewayRoute[];
-  /** Ed25519 private JWK signing `X-Tollgate-Assertion`; generated at start when absent. */
-  readonly assertionKey?: JWK;
   /** How long `close()` lets in-flight requests and WebSocket sessions finish; default 30 s. */
   readonly drainTimeoutMs?: number;
 }
@@ -132,7 +130,7 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
   const signer = await AssertionSigner.create({
     issuer: new URL(deps.config.server.public_url).origin,
     clock: deps.clock ?? systemClock,
-    ...(deps.assertionKey === undefined ? {} : { privateJwk: deps.assertionKey }),
+    secrets: deps.config.identity.session.keys,
   });
   const gateway = new Gateway(deps, signer);
   try {
