@@ -53,8 +53,13 @@ export interface StartGatewayOptions {
 
 /**
  * Starts everything `tollgate serve` runs, in dependency order: the audit store first (nothing is
- * served that cannot be recorded), then the IdP discovery, then the listeners. When a step
+ * served that cannot be recorded), then the identity room, then the listeners. When a step
  * fails, what was already started is closed again before the error propagates.
+ *
+ * An IdP that cannot be reached does not stop the start: the identity room keeps discovering it
+ * in the background while sessions, database tokens, the audit pages and the admin listener
+ * work, and `/readyz` says not ready. An IdP that answers wrongly (a mistyped `identity.issuer`)
+ * fails the start with `TG_ERR_IDENTITY_DISCOVERY` (see `createIdentity`).
  */
 export async function startGateway(config: TollgateConfig, options: StartGatewayOptions): Promise<RunningGateway> {
   const { logger } = options;
@@ -85,6 +90,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       { publicUrl: config.server.public_url, identity: config.identity },
       { logger: logger.child({ component: 'identity' }) },
     );
+    undo.push(async () => identity.close());
     const pages = await createAuditPages({
       dir: config.audit.dir,
       logId: config.audit.log_id,
@@ -130,11 +136,12 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       },
       logger,
     });
-    logger.info({ http: http.url, postgres: postgres?.address, admin: admin.url }, 'gateway started');
+    logger.info({ http: http.url, postgres: postgres?.address, admin: admin.url, idp: identity.discovery.status }, 'gateway started');
 
     let closing: Promise<void> | null = null;
     const close = (reason = 'shutdown') => {
       closing ??= (async () => {
+        identity.close();
         mintRecorder?.close();
         await reloader.close();
         // The pages end their live streams, which the gateway's drain would otherwise wait for.

@@ -14,7 +14,9 @@ export type BearerFailureReason =
   | 'wrong-issuer'
   | 'wrong-audience'
   | 'missing-subject'
-  | 'jwks-unavailable';
+  | 'jwks-unavailable'
+  /** The IdP has not been discovered yet, so there is no JWKS to verify against. */
+  | 'idp-unavailable';
 
 export type BearerResult =
   | {

@@ -4,15 +4,19 @@
  * clients, and the short-lived database tokens engineers use as Postgres passwords.
  *
  * Every login, verification and refresh outcome is a value with a stable `reason`; exceptions
- * are for startup (`TG_ERR_IDENTITY_DISCOVERY`, `TG_ERR_CONFIG_INVALID`) and bugs. The room does
- * not write audit records: each result carries what the caller records (see the README section
- * "Login and tokens").
+ * are for startup (`TG_ERR_IDENTITY_DISCOVERY` when the IdP's answer is wrong,
+ * `TG_ERR_CONFIG_INVALID`) and bugs. An IdP that is down at startup is discovered in the
+ * background; until then what needs it is `idp-unavailable` (`Identity.unavailable()`). The room
+ * does not write audit records: each result carries what the caller records (see the README
+ * section "Login and tokens").
  */
 export { createIdentity, createSessionCookies, createDbTokens, Identity } from './identity.js';
-export type { IdentityDeps } from './identity.js';
+export type { IdentityDeps, IdentityParts, IdpParts, DiscoveryState, IdpUnavailable } from './identity.js';
+export { DISCOVERY_BACKOFF, RetryLoop, backoffDelay, systemTimers } from './retry.js';
+export type { BackoffSettings, Timers, RetryLoopOptions } from './retry.js';
 export { DEFAULT_CALLBACK_PATH, MIN_SECRET_BYTES } from './options.js';
 export type { IdentityOptions } from './options.js';
-export { discoverIssuer, RelyingParty } from './oidc.js';
+export { discoverIssuer, isDiscoveryOutage, sessionNeedsRefresh, sessionRefreshAt, RelyingParty } from './oidc.js';
 export type {
   OidcIssuer,
   DiscoveryDeps,

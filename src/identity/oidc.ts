@@ -32,8 +32,10 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
  * the IdP supports it, else `client_secret_post`; a public client with PKCE when there is no
  * secret). `http://` issuers are accepted on loopback only (the demo and tests).
  *
- * Throws `TG_ERR_IDENTITY_DISCOVERY` when the IdP is unreachable or its metadata unusable: the
- * gateway cannot log anyone in without it, so this is a startup failure.
+ * Throws `TG_ERR_IDENTITY_DISCOVERY` when the IdP is unreachable or its metadata unusable. Its
+ * `details.outage` tells the two apart ({@link isDiscoveryOutage}): `true` when nothing usable
+ * answered (the IdP may be down), `false` when a server answered at the configured address and
+ * what it said is wrong (a configuration error); `details.cause` says why in a few words.
  */
 export async function discoverIssuer(options: IdentityOptions, deps: DiscoveryDeps = {}): Promise<OidcIssuer> {
   const { identity } = options;
@@ -59,10 +61,11 @@ export async function discoverIssuer(options: IdentityOptions, deps: DiscoveryDe
       execute: insecure ? [client.allowInsecureRequests] : [],
     });
   } catch (cause) {
+    const why = describe(cause);
     throw new TollgateError(
       'TG_ERR_IDENTITY_DISCOVERY',
-      `could not discover the OIDC issuer ${issuerUrl.href} (${describe(cause)}); check identity.issuer and that the IdP is reachable from the gateway, then start again`,
-      { cause, details: { issuer: issuerUrl.href } },
+      `could not discover the OIDC issuer ${issuerUrl.href} (${why}); check identity.issuer and that the IdP is reachable from the gateway, then start again`,
+      { cause, details: { issuer: issuerUrl.href, outage: isDiscoveryOutage(cause), cause: why } },
     );
   }
   const server = configuration.serverMetadata();
@@ -72,10 +75,43 @@ export async function discoverIssuer(options: IdentityOptions, deps: DiscoveryDe
     throw new TollgateError(
       'TG_ERR_IDENTITY_DISCOVERY',
       `the OIDC issuer ${server.issuer} does not advertise ${missing.join(', ')}; Tollgate needs an OpenID Connect provider with the authorization code flow`,
-      { details: { issuer: server.issuer } },
+      { details: { issuer: server.issuer, outage: false, cause: `no ${missing.join(', ')} in its metadata` } },
     );
   }
   return { issuer: server.issuer, jwksUri, endSessionEndpoint: server.end_session_endpoint, configuration };
+}
+
+/** TLS failures that are the gateway's trust settings or the issuer's name, not an outage. */
+const TLS_TRUST_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * Whether a discovery failure is an outage, which may end by itself, rather than a configuration
+ * error, which will not. An outage is no answer at all (connection refused or reset, a name that
+ * does not resolve, an expired certificate, a timeout) or an answer that says "later" (5xx, 408,
+ * 429; RFC 9110 §15.6, RFC 6585 §4). Everything else came from a server that answered at the
+ * configured address with something wrong: another status (a 404 for a mistyped path), a
+ * document that is not JSON or names another issuer (OIDC Discovery 1.0 §4.3), a certificate the
+ * gateway does not trust or that names another host. A name that does not resolve counts as an
+ * outage because orchestrators often publish the IdP's name only once it runs.
+ */
+export function isDiscoveryOutage(error: unknown): boolean {
+  if (error instanceof TypeError) {
+    const code: unknown = error.cause !== null && typeof error.cause === 'object' && 'code' in error.cause ? error.cause.code : undefined;
+    return !(typeof code === 'string' && TLS_TRUST_ERRORS.has(code));
+  }
+  if (!(error instanceof client.ClientError)) return false;
+  if (error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT') return true;
+  if (error.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' && error.cause instanceof Response) {
+    const status = error.cause.status;
+    return status >= 500 || status === 408 || status === 429;
+  }
+  return false;
 }
 
 /** RFC 6749 §2.3.1: Basic is the method every server must support; use POST only when Basic is not offered. */
@@ -101,7 +137,9 @@ export type LoginFailureReason =
   | 'missing-subject'
   | 'session-too-large'
   | 'idp-unreachable'
-  | 'invalid-response';
+  | 'invalid-response'
+  /** The IdP has not been discovered yet (`Identity.unavailable()`); the pending login stays. */
+  | 'idp-unavailable';
 
 export type LoginResult =
   | {
@@ -182,6 +220,28 @@ const REFRESH_REUSE_MS = 30_000;
 const PROTOCOL_CODE = /^[\x21-\x7E]{1,64}$/;
 
 /**
+ * When a session starts to need a refresh, in ms since the epoch: its access token's expiry less
+ * the refresh margin. `null` when the session is never refreshed (no refresh token).
+ */
+export function sessionRefreshAt(session: Session): number | null {
+  if (session.refreshToken === undefined || session.accessExpiresAt === undefined) return null;
+  return session.accessExpiresAt - REFRESH_MARGIN_MS;
+}
+
+/** True when the session has a refresh token and, at `now`, its access token is (nearly) expired. */
+export function sessionNeedsRefresh(session: Session, now: number): boolean {
+  const refreshAt = sessionRefreshAt(session);
+  return refreshAt !== null && now < session.expiresAt && now >= refreshAt;
+}
+
+/** Throws `TG_ERR_CONFIG_INVALID` for settings no relying party can work with, discovered or not. */
+export function checkRelyingPartyOptions(options: IdentityOptions): void {
+  if (!options.identity.scopes.includes('openid')) {
+    throw new TollgateError('TG_ERR_CONFIG_INVALID', 'identity.scopes: must contain "openid"');
+  }
+}
+
+/**
  * The OpenID Connect relying party: the authorization code flow with PKCE, `state` and `nonce`
  * (OIDC Core §3.1, RFC 7636, RFC 9700 §2.1.1), refresh (RFC 6749 §6) and RP-initiated logout
  * (OIDC RP-Initiated Logout 1.0). Protocol outcomes are values; only bugs throw.
@@ -203,9 +263,7 @@ export class RelyingParty {
 
   constructor(options: IdentityOptions, issuer: OidcIssuer, cookies: SessionCookies, deps: RelyingPartyDeps) {
     const urls = gatewayUrls(options);
-    if (!options.identity.scopes.includes('openid')) {
-      throw new TollgateError('TG_ERR_CONFIG_INVALID', 'identity.scopes: must contain "openid"');
-    }
+    checkRelyingPartyOptions(options);
     this.#issuer = issuer;
     this.#cookies = cookies;
     this.#clock = deps.clock;
@@ -328,19 +386,12 @@ export class RelyingParty {
 
   /** True when the session has a refresh token and its access token is (nearly) expired. */
   needsRefresh(session: Session): boolean {
-    const refreshAt = this.refreshAt(session);
-    if (refreshAt === null) return false;
-    const now = this.#clock.now();
-    return now < session.expiresAt && now >= refreshAt;
+    return sessionNeedsRefresh(session, this.#clock.now());
   }
 
-  /**
-   * When {@link needsRefresh} starts to hold for the session, in ms since the epoch: its access
-   * token's expiry less the refresh margin. `null` when the session is never refreshed.
-   */
+  /** See {@link sessionRefreshAt}. */
   refreshAt(session: Session): number | null {
-    if (session.refreshToken === undefined || session.accessExpiresAt === undefined) return null;
-    return session.accessExpiresAt - REFRESH_MARGIN_MS;
+    return sessionRefreshAt(session);
   }
 
   /**
@@ -534,7 +585,9 @@ function comparedClaim(error: Error): string | undefined {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof client.ClientError && error.code !== undefined) return `${error.code}: ${error.message}`;
+  if (error instanceof client.ClientError && error.code !== undefined) {
+    return `${error.code}: ${error.message}${error.cause instanceof Response ? ` (HTTP ${error.cause.status})` : ''}`;
+  }
   if (error instanceof Error) {
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
     return `${error.message}${cause}`;

@@ -51,6 +51,8 @@ export interface IdpOptions {
   readonly accessTokenTtlSeconds?: number;
   /** Advertise `end_session_endpoint` (RP-initiated logout); default true. */
   readonly endSession?: boolean;
+  /** Listen on this port of 127.0.0.1 (a gateway may already know the issuer); default any free one. */
+  readonly port?: number;
 }
 
 export interface TestIdp {
@@ -97,7 +99,7 @@ function subjectOf(user: IdpUser): string {
   return user.sub ?? `sub-${user.email.split('@')[0] ?? user.email}`;
 }
 
-/** Starts an IdP on 127.0.0.1 port 0. Close it with `close()`. */
+/** Starts an IdP on 127.0.0.1, port `options.port` or 0. Close it with `close()`. */
 export async function startOidcIdp(options: IdpOptions): Promise<TestIdp> {
   const keys: SigningKey[] = [await newSigningKey()];
   const cookieKeys = [randomBytes(32).toString('base64url')];
@@ -127,7 +129,7 @@ export async function startOidcIdp(options: IdpOptions): Promise<TestIdp> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const issuer = `http://127.0.0.1:${port}`;

@@ -117,20 +117,20 @@ function json(res: ServerResponse, status: number, value: unknown): void {
 export interface GatewayReadinessDeps {
   /** The loaded config; its presence is the `config` check, its file names the detail. */
   readonly config: TollgateConfig | null;
-  /** The identity room's façade; it exists only once the IdP has been discovered. */
+  /** The identity room's façade; `null` before it is built. */
   readonly identity: Identity | null;
   readonly audit: AuditStore | null;
 }
 
 /**
- * The gateway's readiness checks: `config` (a valid config is loaded), `idp` (the issuer was
- * discovered at startup), `audit` (the store accepts appends: status `ready`, not `degraded` or
- * `closed`).
+ * The gateway's readiness checks: `config` (a valid config is loaded), `idp` (the issuer is
+ * discovered; before, the detail says why not and when it is tried next), `audit` (the store
+ * accepts appends: status `ready`, not `degraded` or `closed`).
  */
 export function gatewayReadiness(deps: GatewayReadinessDeps): ReadinessCheck[] {
   const checks: ReadinessCheck[] = [
     deps.config === null ? { name: 'config', ok: false, detail: 'not loaded' } : { name: 'config', ok: true, detail: deps.config.source.file },
-    deps.identity === null ? { name: 'idp', ok: false, detail: 'not discovered' } : { name: 'idp', ok: true, detail: deps.identity.issuer.issuer },
+    idpCheck(deps.identity),
   ];
   if (deps.audit === null) {
     checks.push({ name: 'audit', ok: false, detail: 'not open' });
@@ -140,4 +140,12 @@ export function gatewayReadiness(deps: GatewayReadinessDeps): ReadinessCheck[] {
     checks.push({ name: 'audit', ok: state.status === 'ready', detail });
   }
   return checks;
+}
+
+function idpCheck(identity: Identity | null): ReadinessCheck {
+  if (identity === null) return { name: 'idp', ok: false, detail: 'not discovered' };
+  const state = identity.discovery;
+  if (state.status === 'discovered') return { name: 'idp', ok: true, detail: state.issuer };
+  const next = state.nextAttemptAt === null ? 'an attempt is running' : `next attempt at ${new Date(state.nextAttemptAt).toISOString()}`;
+  return { name: 'idp', ok: false, detail: `not discovered: ${state.issuer}: ${state.lastError} (${state.failures} failed attempts; ${next})` };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock, Principal } from '../../core/index.js';
-import { bearerTokenFrom, cookieValues, sessionPrincipal, type BearerFailureReason, type BearerResult, type Identity, type RefreshResult, type Session } from '../../identity/index.js';
+import { bearerTokenFrom, cookieValues, sessionPrincipal, type BearerFailureReason, type BearerResult, type Identity, type IdpUnavailable, type RefreshResult, type Session } from '../../identity/index.js';
 import { sessionRef, type RecordedCaller } from './audit-events.js';
 import { BoundedCache } from './bounded-cache.js';
 import { headerText } from './headers.js';
@@ -21,9 +21,9 @@ export interface Caller extends RecordedCaller {
   readonly bearer?: { readonly expiresAt: number };
 }
 
-/** A refused cookie or refresh, to be recorded as `auth.failure`; the request goes on anonymous. */
+/** A refused cookie or refresh (or a credential the IdP is needed for), to be recorded as `auth.failure`. */
 export interface SessionFailure {
-  readonly method: 'session' | 'refresh';
+  readonly method: 'session' | 'refresh' | 'bearer';
   readonly reason: string;
   readonly detail?: string;
   readonly principal?: Principal;
@@ -34,7 +34,12 @@ export type AuthOutcome =
   | { readonly kind: 'caller'; readonly caller: Caller; readonly setCookies: readonly string[] }
   | { readonly kind: 'anonymous'; readonly setCookies: readonly string[]; readonly failure?: SessionFailure }
   /** An `Authorization: Bearer` token that failed verification: answer 401, never fall back to cookies. */
-  | { readonly kind: 'refused'; readonly reason: BearerFailureReason };
+  | { readonly kind: 'refused'; readonly reason: BearerFailureReason }
+  /**
+   * A bearer token to verify or a session to refresh before the IdP is discovered: answer 503
+   * with `Retry-After`, never 401 or a login redirect; record the failure. The session is kept.
+   */
+  | { readonly kind: 'idp-unavailable'; readonly unavailable: IdpUnavailable; readonly failure: SessionFailure; readonly setCookies: readonly string[] };
 
 interface CachedSession {
   readonly session: Session;
@@ -126,6 +131,8 @@ export class Authenticator {
   #bearer(token: string): AuthOutcome | Promise<AuthOutcome> {
     const cached = this.#bearers.get(token);
     if (cached !== undefined && this.#clock.now() < cached.expiresAt) return cached.outcome;
+    const unavailable = this.#identity.unavailable();
+    if (unavailable !== null) return { kind: 'idp-unavailable', unavailable, failure: { method: 'bearer', reason: unavailable.reason }, setCookies: NO_COOKIES };
     return this.#identity.verifyBearer(token).then((result) => this.#bearerVerified(token, result));
   }
 
@@ -167,7 +174,11 @@ export class Authenticator {
     }
     const { session } = entry;
     if (this.#revokedAt(session.sessionId, now)) return { kind: 'anonymous', setCookies: [this.#identity.clearSessionCookie()] };
-    if (this.#identity.needsRefresh(session)) return this.#identity.refreshSession(session).then((result) => this.#refreshed(result, entry.outcome.caller));
+    if (this.#identity.needsRefresh(session)) {
+      const unavailable = this.#identity.unavailable();
+      if (unavailable !== null) return this.#refreshUnavailable(unavailable, entry.outcome.caller);
+      return this.#identity.refreshSession(session).then((result) => this.#refreshed(result, entry.outcome.caller));
+    }
     if (entry.resealAdvised) return { kind: 'caller', caller: entry.outcome.caller, setCookies: [this.#identity.serializeSessionCookie(session)] };
     return entry.outcome;
   }
@@ -195,6 +206,17 @@ export class Authenticator {
     if (result.setCookie === undefined) return { kind: 'caller', caller: previous, setCookies: NO_COOKIES };
     const entry = this.#remember(setCookieValue(result.setCookie), result.session, false);
     return { kind: 'caller', caller: entry.outcome.caller, setCookies: [result.setCookie] };
+  }
+
+  /** A refresh that cannot be tried yet: the session stays as it is, for a retry once the IdP is discovered. */
+  #refreshUnavailable(unavailable: IdpUnavailable, caller: Caller): AuthOutcome {
+    const failure: SessionFailure = {
+      method: 'refresh',
+      reason: unavailable.reason,
+      principal: caller.principal,
+      ...(caller.sessionRef === undefined ? {} : { sessionRef: caller.sessionRef }),
+    };
+    return { kind: 'idp-unavailable', unavailable, failure, setCookies: NO_COOKIES };
   }
 
   #remember(key: string, session: Session, resealAdvised: boolean): CachedSession {

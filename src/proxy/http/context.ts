@@ -3,7 +3,7 @@ import type { AuditEvent } from '../../audit/index.js';
 import type { Logger } from '../../core/index.js';
 import type { CompiledPolicy } from '../../policy/index.js';
 import type { TollgateConfig } from '../../config/index.js';
-import type { Identity } from '../../identity/index.js';
+import type { Identity, IdpUnavailable } from '../../identity/index.js';
 import type { ClientFacts } from './audit-events.js';
 import type { Authenticator, Caller } from './authenticate.js';
 import type { Forwarding } from './forward.js';
@@ -71,6 +71,24 @@ export function sendAuditUnavailable(ctx: RequestContext): void {
     message: 'The gateway cannot record requests right now, so it forwards none. Try again in a few seconds.',
     requestId: ctx.requestId,
     headers: { 'retry-after': String(AUDIT_RETRY_AFTER_SECONDS) },
+  });
+}
+
+/**
+ * The answer when a request needs the IdP (a login, a bearer token to verify, a session to
+ * refresh) before it is discovered: `503` with `Retry-After` until the next discovery attempt,
+ * never a `401` or a login redirect, since the caller may well be logged in.
+ */
+export function sendIdpUnavailable(ctx: RequestContext, unavailable: IdpUnavailable): void {
+  closeIfBodyUnread(ctx.req, ctx.res);
+  sendError(ctx.res, ctx.html, {
+    status: 503,
+    error: 'idp_unavailable',
+    title: 'Sign-in temporarily unavailable',
+    message: 'The gateway cannot reach its identity provider yet, so it cannot sign you in or check this credential. Try again shortly; if it persists, tell the operators the request id.',
+    reason: unavailable.reason,
+    requestId: ctx.requestId,
+    headers: { 'retry-after': String(unavailable.retryAfterSeconds) },
   });
 }
 

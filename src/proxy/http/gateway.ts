@@ -15,7 +15,7 @@ import { decide, policySource, type CompiledPolicy, type Decision, type PolicySo
 import { ASSERTION_HEADER, AssertionSigner, JWKS_PATH } from './assertion.js';
 import { failureEvent, requestEvent, responseEvent, wsCloseEvent, type ClientFacts } from './audit-events.js';
 import { Authenticator, type AuthOutcome, type Caller } from './authenticate.js';
-import { AUDIT_RETRY_AFTER_SECONDS, closeIfBodyUnread, sendAuditUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import { AUDIT_RETRY_AFTER_SECONDS, closeIfBodyUnread, sendAuditUnavailable, sendIdpUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { DB_PAGE_PATH, handleDbPage, handleHome } from './db-page.js';
 import { createUpstreamPool, forward, type Forwarding, type ForwardListener, type ForwardRequest } from './forward.js';
 import {
@@ -591,10 +591,23 @@ class Gateway implements HttpGateway {
     });
   }
 
-  /** No caller: record a refused credential, then redirect browsers to login or answer 401. */
+  /**
+   * No caller: record a refused credential, then redirect browsers to login or answer 401; a
+   * credential that needs the undiscovered IdP gets 503 instead.
+   */
   async #unauthenticated(ctx: RequestContext, outcome: Exclude<AuthOutcome, { kind: 'caller' }>): Promise<void> {
     const { req, res } = ctx;
     closeIfBodyUnread(req, res);
+    if (outcome.kind === 'idp-unavailable') {
+      const { failure } = outcome;
+      this.#metrics.authFailures.labels(failure.method, failure.reason).inc();
+      try {
+        await this.#record(failureEvent({ ...failure, client: ctx.client }));
+      } catch {
+        return sendAuditUnavailable(ctx);
+      }
+      return sendIdpUnavailable(ctx, outcome.unavailable);
+    }
     if (outcome.kind === 'refused') {
       this.#metrics.authFailures.labels('bearer', outcome.reason).inc();
       try {
@@ -763,6 +776,9 @@ class Gateway implements HttpGateway {
         } catch {
           return refuse(503, { error: 'audit_unavailable' }, resource, 'none', { 'retry-after': String(AUDIT_RETRY_AFTER_SECONDS) });
         }
+      }
+      if (outcome.kind === 'idp-unavailable') {
+        return refuse(503, { error: 'idp_unavailable', reason: outcome.unavailable.reason }, resource, 'none', { 'retry-after': String(outcome.unavailable.retryAfterSeconds) });
       }
       return outcome.kind === 'refused'
         ? refuse(401, { error: 'invalid_token', reason: outcome.reason }, resource, 'none', { 'www-authenticate': `Bearer realm="tollgate", error="invalid_token", error_description="${outcome.reason}"` })

@@ -1,7 +1,7 @@
 import { DEFAULT_CALLBACK_PATH, sessionPrincipal } from '../../identity/index.js';
 import { failureEvent, loginEvent, logoutEvent, sessionRef } from './audit-events.js';
 import { CLI_LOGIN_PREFIX, handleCliLogin } from './cli-login.js';
-import { sendAuditUnavailable, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import { sendAuditUnavailable, sendIdpUnavailable, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import type { ParsedHost } from './headers.js';
 import { escapeHtml, sendError, sendHtml } from './pages.js';
 
@@ -81,14 +81,30 @@ async function beginLogin(ctx: RequestContext, services: GatewayServices): Promi
     ctx.res.end();
     return;
   }
+  // No record, as for any login start: nothing has been tried at the IdP. The callback records.
+  const unavailable = services.identity.unavailable();
+  if (unavailable !== null) return sendIdpUnavailable(ctx, unavailable);
   const begin = await services.identity.beginLogin({ returnTo, returnHosts: services.returnHosts });
   ctx.res.writeHead(302, { location: begin.url, 'set-cookie': begin.pendingCookie, 'cache-control': 'no-store', 'content-length': 0 });
   ctx.res.end();
 }
 
-/** OIDC Core §3.1.2.5: the IdP's redirect back, checked and redeemed by the identity room. */
+/**
+ * OIDC Core §3.1.2.5: the IdP's redirect back, checked and redeemed by the identity room. Before
+ * the IdP is discovered the code cannot be redeemed: `503`, and the pending-login cookie stays.
+ */
 async function completeLogin(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const { identity } = services;
+  const unavailable = identity.unavailable();
+  if (unavailable !== null) {
+    services.metrics.authFailures.labels('oidc', unavailable.reason).inc();
+    try {
+      await services.record(failureEvent({ method: 'oidc', reason: unavailable.reason, client: ctx.client }));
+    } catch {
+      return sendAuditUnavailable(ctx);
+    }
+    return sendIdpUnavailable(ctx, unavailable);
+  }
   const result = await identity.completeLogin(`${ctx.path}${ctx.query}`, identity.pendingCookieValue(ctx.req.headers.cookie), services.returnHosts);
   if (result.ok) {
     try {
