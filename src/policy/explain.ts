@@ -13,6 +13,7 @@ import { decide } from './decide.js';
 import {
   firstDeniedName,
   firstDenyingGlob,
+  firstFoldedPathMatch,
   firstPathMatch,
   firstUnallowedName,
   selectRoleRules,
@@ -35,16 +36,29 @@ function listed(what: string, value: string, set: ReadonlySet<string>): Clause {
   return { ok, text: `${what} ${value} is ${ok ? '' : 'not '}one of ${[...set].join(', ')}` };
 }
 
+/** What a deny rule's glob needed folded to match the path, in words. */
+function foldingNeeded(glob: PathGlob, path: string): string {
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  if (trimmed !== path && glob.test(trimmed)) return 'its trailing "/" is dropped';
+  if (glob.testIgnoringCase(path)) return 'letter case is ignored';
+  return 'letter case is ignored and its trailing "/" is dropped';
+}
+
 function httpClauses(rule: HttpRule, method: string, path: string): Clause[] {
   const clauses: Clause[] = [];
   if (rule.methods !== null) clauses.push(listed('method', method, rule.methods));
   if (rule.paths !== null) {
     const index = firstPathMatch(rule.paths, path);
-    clauses.push(
-      index >= 0
-        ? { ok: true, text: `path ${path} matches ${JSON.stringify(rule.paths[index]?.source)}` }
-        : { ok: false, text: `path ${path} matches none of ${globList(rule.paths)}` },
-    );
+    const folded = index < 0 && rule.effect === 'deny' ? firstFoldedPathMatch(rule.paths, path) : -1;
+    if (index >= 0) {
+      clauses.push({ ok: true, text: `path ${path} matches ${JSON.stringify(rule.paths[index]?.source)}` });
+    } else if (folded >= 0) {
+      const glob = rule.paths[folded] as PathGlob;
+      const how = foldingNeeded(glob, path);
+      clauses.push({ ok: true, text: `path ${path} matches ${JSON.stringify(glob.source)} only once ${how}, as deny rules compare paths` });
+    } else {
+      clauses.push({ ok: false, text: `path ${path} matches none of ${globList(rule.paths)}` });
+    }
   }
   return clauses;
 }

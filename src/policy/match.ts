@@ -22,9 +22,22 @@ export function firstPathMatch(globs: readonly PathGlob[], path: string): number
 }
 
 /**
+ * Index of the first glob that matches the path as deny rules compare paths (letter case and one
+ * trailing `/` folded, see `PathGlob.testFolded`), or -1.
+ */
+export function firstFoldedPathMatch(globs: readonly PathGlob[], path: string): number {
+  for (let i = 0; i < globs.length; i++) {
+    if ((globs[i] as PathGlob).testFolded(path)) return i;
+  }
+  return -1;
+}
+
+/**
  * An HTTP rule matches when the method is listed and the path matches one of the globs; an
- * omitted field matches anything. Allow and deny rules match alike. `methodBit` is the method's
- * bit in `METHOD_BITS` (0 for an extension method, then compared through `upperMethod`).
+ * omitted field matches anything. A deny rule's globs also match the path with letter case and
+ * one trailing `/` folded, so that no spelling an upstream serves as a denied path slips past;
+ * an allow rule's match exactly. `methodBit` is the method's bit in `METHOD_BITS` (0 for an
+ * extension method, then compared through `upperMethod`).
  */
 export function httpRuleMatches(rule: HttpRule, methodBit: number, upperMethod: string, path: string): boolean {
   if (rule.methods !== null) {
@@ -34,7 +47,8 @@ export function httpRuleMatches(rule: HttpRule, methodBit: number, upperMethod: 
       return false;
     }
   }
-  return rule.paths === null || firstPathMatch(rule.paths, path) >= 0;
+  if (rule.paths === null) return true;
+  return (rule.effect === 'deny' ? firstFoldedPathMatch(rule.paths, path) : firstPathMatch(rule.paths, path)) >= 0;
 }
 
 /** The bit of an HTTP method in `METHOD_BITS`, upper-casing it only when needed; 0 when none. */

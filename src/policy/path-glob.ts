@@ -72,9 +72,27 @@ const GLOB_KIND = { exact: 0, subtree: 1, pattern: 2 } as const;
 type GlobKind = (typeof GLOB_KIND)[keyof typeof GLOB_KIND];
 
 /**
+ * Whether the first `length` characters of `path` equal `lower` (already lower-case) with ASCII
+ * letter case ignored. Normalised paths and globs are ASCII (anything else is percent-encoded),
+ * so ASCII folding is all the folding there is.
+ */
+function equalsIgnoringCase(path: string, lower: string, length: number): boolean {
+  for (let i = 0; i < length; i++) {
+    let code = path.charCodeAt(i);
+    if (code >= 0x41 && code <= 0x5a) code += 0x20;
+    if (code !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
  * One compiled path glob. `*` matches any run of characters, possibly empty, inside one segment;
  * a `**` segment matches any number of whole segments, including none. Globs without wildcards
  * compare by string equality and `<literal>/**` by prefix, the shapes most rules use.
+ *
+ * Deny rules match through {@link PathGlob.testFolded}, which also ignores letter case and one
+ * trailing `/`; the folded form of each glob is built here, once, so matching stays a string
+ * comparison or one prebuilt regular expression.
  */
 export class PathGlob {
   /** The glob as written in the config. */
@@ -85,6 +103,13 @@ export class PathGlob {
   readonly #literal: string;
   readonly #literalSlash: string;
   readonly #pattern: RegExp | null;
+  /** `#literal` lower-cased, for the folded comparison of exact and subtree globs. */
+  readonly #lowerLiteral: string;
+  /** Pattern globs: the pattern with letter case ignored and an optional trailing `/`. */
+  readonly #foldedPattern: RegExp | null;
+  /** Pattern globs: the pattern with letter case ignored only; built when `explain` first asks. */
+  #caseOnlyPattern: RegExp | null = null;
+  readonly #patternSource: string;
 
   constructor(source: string, normalized: string) {
     this.source = source;
@@ -108,6 +133,9 @@ export class PathGlob {
       this.#literalSlash = '';
       this.#pattern = new RegExp(`^${segments.slice(1).map(segmentPattern).join('')}$`);
     }
+    this.#lowerLiteral = this.#literal.toLowerCase();
+    this.#patternSource = this.#pattern === null ? '' : this.#pattern.source.slice(0, -1);
+    this.#foldedPattern = this.#pattern === null ? null : new RegExp(`${this.#patternSource}/?$`, 'i');
   }
 
   /** Whether a normalised request path matches. */
@@ -119,6 +147,46 @@ export class PathGlob {
         return path === this.#literal || path.startsWith(this.#literalSlash);
       default:
         return (this.#pattern as RegExp).test(path);
+    }
+  }
+
+  /**
+   * Whether a normalised request path matches with ASCII letter case ignored and one trailing `/`
+   * dropped from the path: how deny rules match. Upstreams disagree with the gateway on both
+   * (Express routes ignore case and a trailing slash by default, Rails and Spring 5 a trailing
+   * slash, IIS case), so a deny must cover every spelling one of them serves as the denied path.
+   * Allow rules stay exact: a spelling they miss is denied by default, which is safe. Everything
+   * `test` matches, this matches too. Allocates nothing.
+   */
+  testFolded(path: string): boolean {
+    const length = path.length;
+    switch (this.#kind) {
+      case GLOB_KIND.exact: {
+        const literal = this.#lowerLiteral;
+        if (length === literal.length) return equalsIgnoringCase(path, literal, length);
+        return length === literal.length + 1 && path.charCodeAt(length - 1) === 0x2f && equalsIgnoringCase(path, literal, length - 1);
+      }
+      case GLOB_KIND.subtree: {
+        // A trailing slash changes nothing here: `<head>/` is inside the subtree already.
+        const head = this.#lowerLiteral;
+        if (length < head.length || !equalsIgnoringCase(path, head, head.length)) return false;
+        return length === head.length || path.charCodeAt(head.length) === 0x2f;
+      }
+      default:
+        return (this.#foldedPattern as RegExp).test(path);
+    }
+  }
+
+  /** Whether the path matches with ASCII letter case ignored, trailing slash kept; for `explain`. */
+  testIgnoringCase(path: string): boolean {
+    switch (this.#kind) {
+      case GLOB_KIND.exact:
+        return path.length === this.#lowerLiteral.length && equalsIgnoringCase(path, this.#lowerLiteral, path.length);
+      case GLOB_KIND.subtree:
+        return this.testFolded(path);
+      default:
+        this.#caseOnlyPattern ??= new RegExp(`${this.#patternSource}$`, 'i');
+        return this.#caseOnlyPattern.test(path);
     }
   }
 }

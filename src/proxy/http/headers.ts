@@ -22,6 +22,38 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Request headers set only by the gateway: whatever a client sends under these names is dropped. */
 const FORWARDING_HEADERS: ReadonlySet<string> = new Set(['forwarded', 'x-real-ip']);
 
+/**
+ * Headers through which frameworks replace the request's path or method after the gateway has
+ * decided on it: `X-Original-URL`/`X-Rewrite-URL` (IIS URL Rewrite, Zend, older Symfony),
+ * `X-Original-URI` and `X-Original-Method` (set by auth front ends, read back by some apps), and
+ * the method overrides of Express `method-override`, Rack, OData and others. Forwarding any of them
+ * would let a request allowed as `POST /app/public` run as `DELETE /app/admin/x`. Dropped from
+ * every peer, trusted or not: the path and method the gateway decided on are the request's.
+ */
+const OVERRIDE_HEADERS: ReadonlySet<string> = new Set([
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-uri',
+  'x-original-method',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+]);
+
+/**
+ * Header names forwarded at all: letters, digits and `-` (Node has already lower-cased them).
+ * CGI-style servers (RFC 3875 §4.1.18; WSGI, Rack, PHP-FPM) hand headers to the application as
+ * `HTTP_<NAME>` with `-` turned into `_`, and some (Apache before 2.4) turn every other character
+ * into `_` too, so `X_Tollgate_User` or `X.Tollgate.User` from a client lands in the same variable
+ * as the gateway's `X-Tollgate-User`, and the application may read the forged one. Dropping only
+ * look-alikes of our own names is not enough: the gateway cannot know which other names an
+ * application trusts (`X-Remote-User` from an earlier SSO proxy, `X-Api-Key`, ...), and each has
+ * the same collision. Legitimate clients hardly ever use such names, and nginx drops them by
+ * default as well (`underscores_in_headers off`, `ignore_invalid_headers on`), so upstreams that
+ * sat behind nginx see no change.
+ */
+const FORWARDABLE_NAME = /^[a-z0-9-]+$/;
+
 /** Why a request's framing was refused; each closes the connection (RFC 9112 §6.3). */
 export type FramingProblem =
   | 'transfer-encoding-with-content-length'
@@ -162,8 +194,9 @@ export interface UpstreamHeaderOptions {
  * The request headers the upstream receives: the client's, minus hop-by-hop headers and the
  * headers the `Connection` header names, minus `Host` (the upstream's own host is sent),
  * `Expect` (the gateway answers `100-continue` itself), `Proxy` and `Proxy-*` (httpoxy,
- * CVE-2016-5385), every inbound `X-Tollgate-*`, and the gateway's cookies; plus
- * `X-Forwarded-For/Proto/Host` and the identity headers.
+ * CVE-2016-5385), every inbound `X-Tollgate-*`, the method and URL overrides, every name with a
+ * character other than a letter, digit or `-` (see {@link FORWARDABLE_NAME}), and the gateway's
+ * cookies; plus `X-Forwarded-For/Proto/Host` and the identity headers.
  */
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders, options: UpstreamHeaderOptions): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -171,6 +204,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, options: Up
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
+    if (!FORWARDABLE_NAME.test(name) || OVERRIDE_HEADERS.has(name)) continue;
     if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
     if (name.startsWith('x-tollgate-') || name.startsWith('proxy-') || name === 'proxy') continue;
     if (name === 'host' || name === 'expect' || name === 'cookie') continue;

@@ -134,6 +134,35 @@ describe('explain', () => {
     }
   });
 
+  it('says when a deny rule matched only once letter case or a trailing slash was folded', () => {
+    const folding = compilePolicy(
+      spec({
+        roles: { r: role([{ resource: 'app', paths: ['/app/**'] }], [{ resource: 'app', paths: ['/app/secret', '/app/admin/**'] }]) },
+        grants: [{ role: 'r', users: [], groups: ['g'] }],
+      }),
+    );
+    const whyOf = (path: string) => explain(folding, principal(['g']), http('GET', path)).rules[0];
+    expect(whyOf('/app/secret')).toMatchObject({ rule: 'r.deny[0]', matched: true, why: ['path /app/secret matches "/app/secret"'] });
+    expect(whyOf('/app/secret/')).toMatchObject({
+      matched: true,
+      why: ['path /app/secret/ matches "/app/secret" only once its trailing "/" is dropped, as deny rules compare paths'],
+    });
+    expect(whyOf('/app/Secret')).toMatchObject({
+      matched: true,
+      why: ['path /app/Secret matches "/app/secret" only once letter case is ignored, as deny rules compare paths'],
+    });
+    expect(whyOf('/app/Secret/')).toMatchObject({
+      matched: true,
+      why: ['path /app/Secret/ matches "/app/secret" only once letter case is ignored and its trailing "/" is dropped, as deny rules compare paths'],
+    });
+    expect(whyOf('/app/ADMIN/x/')).toMatchObject({
+      matched: true,
+      why: ['path /app/ADMIN/x/ matches "/app/admin/**" only once letter case is ignored, as deny rules compare paths'],
+    });
+    expect(whyOf('/app/public')).toMatchObject({ matched: false, why: ['path /app/public matches none of "/app/secret", "/app/admin/**"'] });
+    expect(explain(folding, principal(['g']), http('GET', '/app/Secret')).decision).toEqual({ effect: 'deny', rule: 'r.deny[0]', reason: 'denied-by-rule' });
+  });
+
   it('explains audit permissions', () => {
     const explanation = explain(policy, bob, { kind: 'audit', permission: 'export' });
     expect(explanation.decision.reason).toBe('no-matching-allow');

@@ -87,6 +87,49 @@ describe('path globs', () => {
   });
 });
 
+/** Whether a single deny rule with this one path glob denies `GET path` (an allow-all role beside it). */
+function denies(glob: string, path: string): boolean {
+  const policy = compilePolicy(
+    spec({ roles: { r: role([{ resource: 'app' }], [{ resource: 'app', paths: [glob] }]) }, grants: [{ role: 'r', users: [], groups: ['g'] }] }),
+  );
+  return decide(policy, principal(['g']), http('GET', path)).reason === 'denied-by-rule';
+}
+
+describe('deny rules: letter case and one trailing slash folded', () => {
+  it('denies the spellings an upstream that ignores case or a trailing slash serves as the same path', () => {
+    for (const path of ['/app/secret', '/app/secret/', '/app/Secret', '/app/SECRET/', '/APP/secret']) {
+      expect(denies('/app/secret', path), path).toBe(true);
+    }
+    for (const path of ['/app/admin/x', '/app/ADMIN/x', '/app/Admin', '/app/admin/', '/app/aDmIn/x/y/']) {
+      expect(denies('/app/admin/**', path), path).toBe(true);
+    }
+    for (const path of ['/app/42/EDIT', '/app/42/edit/', '/APP/x/Edit/']) {
+      expect(denies('/app/*/edit', path), path).toBe(true);
+    }
+    expect(denies('/app/Reports/**', '/app/reports/q1')).toBe(true);
+    expect(denies('/docs/caf%c3%a9', '/DOCS/caf%C3%A9/')).toBe(true);
+  });
+
+  it('folds nothing else: other paths, two trailing slashes and encoded slashes still differ', () => {
+    expect(denies('/app/secret', '/app/secrets')).toBe(false);
+    expect(denies('/app/secret', '/app/secret/x')).toBe(false);
+    expect(denies('/app/secret', '/app/secret//')).toBe(false);
+    expect(denies('/app/secret', '/app/secre')).toBe(false);
+    expect(denies('/app/admin/**', '/app/administrator')).toBe(false);
+    expect(denies('/app/admin/**', '/app/ADMINISTRATOR/x')).toBe(false);
+    expect(denies('/app/*/edit', '/app/4/2/edit')).toBe(false);
+    expect(denies('/app/a/b', '/app/A%2Fb')).toBe(false);
+    expect(denies('/', '/x')).toBe(false);
+    expect(denies('/', '/')).toBe(true);
+  });
+
+  it('keeps allow rules exact: a case or slash variant is a default deny, never an allow', () => {
+    expect(matches('/app/home', '/app/Home')).toBe(false);
+    expect(matches('/app/home', '/app/home/')).toBe(false);
+    expect(matches('/app/*/edit', '/app/1/EDIT')).toBe(false);
+  });
+});
+
 describe('normalizePathEncoding', () => {
   it('returns an already normal path unchanged', () => {
     expect(normalizePathEncoding('/app/a-b_c.d~e/!$&\'()*+,;=:@')).toBe('/app/a-b_c.d~e/!$&\'()*+,;=:@');

@@ -99,6 +99,55 @@ describe('policy properties', () => {
     );
   });
 
+  it('a deny that matches a path also matches it in other letter case and with one more trailing slash', () => {
+    const lettersAndSlash = fc
+      .array(fc.constantFrom('app', 'Admin', 'x', 'v1', 'a%2Fb', '~u', 'Q'), { minLength: 1, maxLength: 4 })
+      .chain((parts) => fc.tuple(fc.constant(`/${parts.join('/')}`), fc.boolean()))
+      .map(([path, slash]) => (slash ? `${path}/` : path));
+    const randomCase = (path: string, flips: readonly boolean[]): string =>
+      Array.from(path, (ch, i) => (flips[i % flips.length] === true ? ch.toUpperCase() : ch.toLowerCase())).join('');
+    fc.assert(
+      fc.property(
+        someOf(pathGlob),
+        optional(someOf(method)),
+        method,
+        lettersAndSlash,
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        (paths, methods, verb, path, flips) => {
+          const denyRule: RuleSpec = { resource: 'app', paths, ...(methods === undefined ? {} : { methods }) };
+          const policy = compilePolicy(specOf([{ allow: [{ resource: 'app' }], deny: [denyRule] }, { allow: [], deny: [] }, { allow: [], deny: [] }, { allow: [], deny: [] }]));
+          const principal: Principal = { subject: 's', groups: ['g0'] };
+          const at = (p: string) => decide(policy, principal, { kind: 'http', resource: 'app', method: verb, path: p });
+          fc.pre(at(path).effect === 'deny');
+          const unslashed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+          for (const variant of [path.toUpperCase(), path.toLowerCase(), randomCase(path, flips), `${unslashed}/`, `${unslashed.toUpperCase()}/`]) {
+            expect(at(variant), variant).toEqual(at(path));
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('folding only ever adds denials: what a policy denies without it, it denies with it', () => {
+    fc.assert(
+      fc.property(roles, groups, requestPath, method, fc.boolean(), (roleSpecs, held, path, verb, slash) => {
+        const principal: Principal = { subject: 's', groups: held };
+        const policy = compilePolicy(specOf(roleSpecs));
+        // The same policy with every deny rule's glob spelled in upper case: folding makes it deny
+        // at least everything the original denies by rule.
+        const upper = compilePolicy(
+          specOf(roleSpecs.map((r) => ({ allow: r.allow, deny: r.deny.map((d) => (d.paths === undefined ? d : { ...d, paths: d.paths.map((g) => g.toUpperCase()) })) }))),
+        );
+        const act: Action = { kind: 'http', resource: 'app', method: verb, path: slash ? `${path}/` : path };
+        const decision = decide(policy, principal, act);
+        if (decision.reason === 'denied-by-rule') expect(decide(upper, principal, act).reason).toBe('denied-by-rule');
+        if (decide(upper, principal, act).effect === 'allow') expect(decision.effect).toBe('allow');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('decide, explain and rolesOf agree', () => {
     fc.assert(
       fc.property(roles, groups, action, (roleSpecs, held, act) => {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   TrustedProxies,
@@ -84,6 +85,92 @@ describe('upstreamRequestHeaders', () => {
     expect(upstreamRequestHeaders({ authorization: 'Bearer x' }, { ...BASE, dropAuthorization: true })).not.toHaveProperty('authorization');
     expect(upstreamRequestHeaders({ authorization: 'Basic eA==' }, BASE)).toHaveProperty('authorization', 'Basic eA==');
     expect(upstreamRequestHeaders({ cookie: 'tollgate_session=x' }, BASE)).not.toHaveProperty('cookie');
+  });
+});
+
+/**
+ * The variable name a CGI-style server (RFC 3875 §4.1.18, WSGI, Rack, PHP-FPM behind a lenient
+ * front end) gives a request header: upper-case, every character that is not a letter or digit
+ * written as `_`.
+ */
+function cgiName(name: string): string {
+  return `HTTP_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+describe('upstreamRequestHeaders: identity and forwarding headers under other spellings', () => {
+  it('drops underscore spellings of the identity and forwarding headers (they reach an app as HTTP_X_TOLLGATE_USER)', () => {
+    const out = upstreamRequestHeaders(
+      {
+        host: 'gw.example',
+        x_tollgate_user: 'ceo@example.com',
+        x_tollgate_groups: 'admins',
+        'x-tollgate_assertion': 'forged',
+        x_forwarded_for: '10.1.1.1',
+        'x_forwarded-host': 'admin.internal',
+        x_real_ip: '10.1.1.1',
+        proxy_: 'http://evil:8080',
+        accept: 'text/html',
+      },
+      BASE,
+    );
+    expect(out).toEqual({
+      accept: 'text/html',
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'gw.example',
+      'x-tollgate-user': 'alice@example.com',
+    });
+  });
+
+  it('drops every header name with an underscore or other punctuation, even from a trusted proxy', () => {
+    const out = upstreamRequestHeaders(
+      { host: 'gw.example', api_key: 'k', 'x.tollgate.user': 'ceo@example.com', 'x~forwarded~for': '10.1.1.1', 'x-request-id': 'r1', 'x-api-key2': 'k2' },
+      { ...BASE, peerTrusted: true },
+    );
+    expect(Object.keys(out).sort()).toEqual(['x-api-key2', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'x-tollgate-user']);
+  });
+
+  it('forwards no client header that a CGI-style server would read as a reserved variable', () => {
+    // Forwarding headers from a trusted proxy are honoured by design; the others never are.
+    const always = ['x-tollgate-user', 'x-tollgate-groups', 'x-tollgate-assertion', 'proxy', 'x-original-url', 'x-http-method-override'];
+    const untrusted = [...always, 'x-forwarded-for', 'x-forwarded-host', 'forwarded', 'x-real-ip'];
+    const tokenPunctuation = fc.constantFrom('-', '_', '.', '~', '!', '#', '$', '&', "'", '*', '+', '^', '`', '|');
+    const spellingOf = (reserved: readonly string[]) =>
+      fc.tuple(fc.constantFrom(...reserved), fc.array(tokenPunctuation, { minLength: 4, maxLength: 4 })).map(([name, marks]) => {
+        let i = 0;
+        return name.replace(/-/g, () => marks[i++ % marks.length] as string);
+      });
+    const header = fc.oneof(
+      spellingOf(untrusted).map((name) => ({ name, trusted: false })),
+      spellingOf(always).map((name) => ({ name, trusted: true })),
+    );
+    fc.assert(
+      fc.property(header, ({ name, trusted }) => {
+        const out = upstreamRequestHeaders({ host: 'gw.example', [name]: 'forged' }, { ...BASE, peerTrusted: trusted, identity: {} });
+        for (const [sent, value] of Object.entries(out)) {
+          if (value === 'forged') expect.fail(`${name} reached the upstream as ${sent} (${cgiName(sent)})`);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('upstreamRequestHeaders: method and URL overrides', () => {
+  it('drops the headers through which frameworks re-route or re-method a request after the decision', () => {
+    const overrides = {
+      'x-original-url': '/app/admin/x',
+      'x-rewrite-url': '/app/secret',
+      'x-original-uri': '/app/secret',
+      'x-http-method-override': 'DELETE',
+      'x-http-method': 'DELETE',
+      'x-method-override': 'DELETE',
+      'x-original-method': 'DELETE',
+    };
+    for (const peerTrusted of [false, true]) {
+      const out = upstreamRequestHeaders({ host: 'gw.example', accept: '*/*', ...overrides }, { ...BASE, peerTrusted });
+      expect(Object.keys(out).sort()).toEqual(['accept', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-tollgate-user']);
+    }
   });
 });
 

@@ -37,7 +37,6 @@ describe('normalizeRequestTarget', () => {
     ['/app/caf%c3%a9', '/app/caf%C3%A9'],
     ['/app/%3a', '/app/%3A'],
     ['/.well-known/x', '/.well-known/x'],
-    ['/app/..%2e/x', '/app/.../x'],
     ['/app/%2e%2e/%2e%2e/%2e%2e/x', null],
   ])('normalises %s to %s', (target, expected) => {
     if (expected === null) expect(problemOf(target)).toBe('above-root');
@@ -70,8 +69,69 @@ describe('normalizeRequestTarget', () => {
     ['/..', 'above-root'],
     ['/app/../../etc/passwd', 'above-root'],
     ['/app/caf\u00e9', 'invalid-character'],
+    ['/app/%C0%AE%C0%AE/secret', 'invalid-utf8'],
+    ['/app/%c0%af..%c0%afadmin/x', 'invalid-utf8'],
+    ['/app/%e0%80%ae', 'invalid-utf8'],
+    ['/app/%f0%80%80%af', 'invalid-utf8'],
+    ['/app/%c1%bf', 'invalid-utf8'],
+    ['/app/%ed%a0%80', 'invalid-utf8'],
+    ['/app/%f4%90%80%80', 'invalid-utf8'],
+    ['/app/%f5%80%80%80', 'invalid-utf8'],
+    ['/app/%ff', 'invalid-utf8'],
+    ['/app/%80', 'invalid-utf8'],
+    ['/app/%c3', 'invalid-utf8'],
+    ['/app/%c3/x', 'invalid-utf8'],
+    ['/app/%c3a', 'invalid-utf8'],
+    ['/app/%e2%82', 'invalid-utf8'],
+    ['/app/%c3%a9%a9', 'invalid-utf8'],
+    ['/app/secret.', 'ambiguous-segment'],
+    ['/app/admin./x', 'ambiguous-segment'],
+    ['/app/admin%2e/x', 'ambiguous-segment'],
+    ['/app/admin%2E', 'ambiguous-segment'],
+    ['/app/admin%20/x', 'ambiguous-segment'],
+    ['/app/secret%20', 'ambiguous-segment'],
+    ['/app/secret%20%20', 'ambiguous-segment'],
+    ['/app/secret.%20', 'ambiguous-segment'],
+    ['/app/secret%20.', 'ambiguous-segment'],
+    ['/app/..%2e/x', 'ambiguous-segment'],
+    ['/app/x/.../', 'ambiguous-segment'],
+    ['/app/admin%09/x', 'control-character'],
   ])('refuses %s (%s)', (target, problem) => {
     expect(problemOf(target)).toBe(problem);
+  });
+
+  it('accepts well-formed UTF-8 escapes of every length, and dots and spaces inside a segment', () => {
+    expect(pathOf('/app/caf%C3%A9')).toBe('/app/caf%C3%A9');
+    expect(pathOf('/app/%c2%80%df%bf')).toBe('/app/%C2%80%DF%BF');
+    expect(pathOf('/app/%e2%82%ac%ef%bf%bf%e0%a0%80')).toBe('/app/%E2%82%AC%EF%BF%BF%E0%A0%80');
+    expect(pathOf('/app/%ed%9f%bf%ee%80%80')).toBe('/app/%ED%9F%BF%EE%80%80');
+    expect(pathOf('/app/%f0%9f%98%80%f4%8f%bf%bf/x')).toBe('/app/%F0%9F%98%80%F4%8F%BF%BF/x');
+    expect(pathOf('/app/report.pdf')).toBe('/app/report.pdf');
+    expect(pathOf('/app/.hidden/a.b.c')).toBe('/app/.hidden/a.b.c');
+    expect(pathOf('/app/a%20b/%20x')).toBe('/app/a%20b/%20x');
+    expect(pathOf('/app/x/./y/../')).toBe('/app/x/');
+  });
+
+  it('agrees with the WHATWG decoder on which escaped byte sequences are UTF-8', () => {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    // Letters and bytes above 0x7F only, so that no other problem (controls, `%2F`) comes first.
+    const byte = fc.oneof(fc.constant(0x41), fc.integer({ min: 0x80, max: 0xff }));
+    fc.assert(
+      fc.property(fc.array(byte, { minLength: 1, maxLength: 6 }), (list) => {
+        const bytes = Uint8Array.from(list);
+        const escaped = list.map((value) => `%${value.toString(16)}`).join('');
+        const problem = problemOf(`/app/a${escaped}b/c`);
+        let utf8 = true;
+        try {
+          decoder.decode(bytes);
+        } catch {
+          utf8 = false;
+        }
+        if (!utf8) expect(problem).toBe('invalid-utf8');
+        else expect(problem).not.toBe('invalid-utf8');
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('allows a literal percent sign that is not a double encoding', () => {
