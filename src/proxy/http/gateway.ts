@@ -195,6 +195,13 @@ class Gateway implements HttpGateway {
   readonly #idPrefix = randomBytes(6).toString('base64url');
   #idCounter = 0;
   #inFlight = 0;
+  /** Relayed WebSocket sessions: each holds a slot of `max_concurrent_requests` from its upgrade until it ends. */
+  #webSockets = 0;
+  /**
+   * Responses still owed on each client connection, the pipelined ones Node holds back included;
+   * an {@link AfterResponses} once something waits to be written after them.
+   */
+  readonly #owed = new WeakMap<object, number | AfterResponses>();
   #drained: (() => void) | null = null;
   /** Outcome records handed to the store and not yet settled; shutdown waits for them. */
   #pendingLater = 0;
@@ -379,7 +386,7 @@ class Gateway implements HttpGateway {
     }
     const requestId = `${this.#idPrefix}-${(this.#idCounter++).toString(36)}`;
     const html = wantsHtml(req.headers);
-    if (this.#inFlight >= this.#maxConcurrent) {
+    if (this.#inFlight + this.#webSockets >= this.#maxConcurrent) {
       res.setHeader('x-request-id', requestId);
       closeIfBodyUnread(req, res);
       this.#metrics.countRequest('-', 'none', 503);
@@ -395,6 +402,7 @@ class Gateway implements HttpGateway {
     }
     this.#inFlight += 1;
     this.#metrics.inFlight.inc();
+    this.#owe(req.socket);
     const host = parseHostHeader(req.headers.host);
     const target = normalizeRequestTarget(req.url ?? '');
     const ctx: RequestContext = {
@@ -421,6 +429,7 @@ class Gateway implements HttpGateway {
       this.#metrics.inFlight.dec();
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#drained?.();
+      this.#settle(req.socket);
     });
     const framing = framingProblem(req);
     if (framing !== null || host === null || !target.ok) {
@@ -720,6 +729,13 @@ class Gateway implements HttpGateway {
       socket.destroy();
       return;
     }
+    if (this.#owes(socket)) {
+      // The error is in a request pipelined behind one still being answered: RFC 9112 §9.3.2
+      // keeps responses in request order, so the refusal waits for that answer rather than
+      // cutting into it. Node reports the error again for each later chunk; the first is answered.
+      this.#afterResponses(socket, () => this.#onClientError(error, socket));
+      return;
+    }
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     this.#metrics.countRequest('-', 'none', status);
     this.#logger.debug({ code: error.code }, 'malformed request refused');
@@ -729,21 +745,88 @@ class Gateway implements HttpGateway {
     );
   };
 
+  /** One more response is owed on `socket`. */
+  #owe(socket: object): void {
+    const owed = this.#owed.get(socket);
+    if (typeof owed === 'object') owed.count += 1;
+    else this.#owed.set(socket, (owed ?? 0) + 1);
+  }
+
+  /** A response on `socket` is over (sent, or the connection is gone); runs what waited for the last one. */
+  #settle(socket: object): void {
+    const owed = this.#owed.get(socket);
+    if (typeof owed === 'number') {
+      this.#owed.set(socket, owed - 1);
+    } else if (owed !== undefined && (owed.count -= 1) === 0) {
+      this.#owed.delete(socket);
+      owed.then();
+    }
+  }
+
+  /**
+   * Whether responses to earlier requests on `socket` are still on their way. Node emits
+   * 'upgrade' and 'clientError' for a request without waiting for those, so what the gateway
+   * writes on the raw socket for it must wait ({@link #afterResponses}).
+   */
+  #owes(socket: object): boolean {
+    const owed = this.#owed.get(socket);
+    return owed !== undefined && owed !== 0;
+  }
+
+  /**
+   * Runs `then` once the responses `socket` {@link #owes} are over. Only the first to wait on a
+   * connection runs: whatever waits ends the connection.
+   */
+  #afterResponses(socket: object, then: () => void): void {
+    const owed = this.#owed.get(socket);
+    if (typeof owed === 'number') this.#owed.set(socket, { count: owed, then });
+  }
+
+  /** Takes a slot of `max_concurrent_requests` for a WebSocket session; the function returned gives it back, once. */
+  #holdSlot(): () => void {
+    this.#webSockets += 1;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#webSockets -= 1;
+    };
+  }
+
   // ---- WebSocket -------------------------------------------------------------------------------
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     const requestId = `${this.#idPrefix}-${(this.#idCounter++).toString(36)}`;
-    this.#upgrade(req, socket, head, requestId).catch((error: unknown) => {
+    if (this.#owes(socket)) {
+      // A 101 switches the connection the moment it is sent (RFC 9110 §7.8): with answers to
+      // earlier requests still to come it would go out of order (RFC 9112 §9.3.2) or cut into
+      // one. Refused, after them.
+      this.#afterResponses(socket, () => {
+        this.#metrics.countRequest('-', 'none', 400);
+        refuseUpgrade(socket, 400, requestId, { error: 'bad_request', reason: 'pipelined-upgrade' });
+      });
+      return;
+    }
+    if (this.#inFlight + this.#webSockets >= this.#maxConcurrent) {
+      this.#metrics.countRequest('-', 'none', 503);
+      refuseUpgrade(socket, 503, requestId, { error: 'overloaded', message: 'The gateway is handling as many requests as it may. Try again shortly.' }, { 'retry-after': '1' });
+      return;
+    }
+    const release = this.#holdSlot();
+    this.#upgrade(req, socket, head, requestId, release).catch((error: unknown) => {
+      release();
       this.#logger.error({ err: error, req: requestId }, 'WebSocket upgrade failed');
       refuseUpgrade(socket, 500, requestId, { error: 'internal' });
     });
   };
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): Promise<void> {
+  /** `release` gives back the session's slot: called when the upgrade is refused or the session ends. */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, release: () => void): Promise<void> {
     // Set once the caller is known: a refreshed session's cookie goes back whatever the answer.
     let setCookies = NO_SET_COOKIES;
     const refuse = (status: number, body: Record<string, string>, resource = '-', decision = 'none', headers: Record<string, string> = {}): void => {
+      release();
       this.#metrics.countRequest(resource, decision, status);
       refuseUpgrade(socket, status, requestId, body, headers, setCookies);
     };
@@ -819,6 +902,7 @@ class Gateway implements HttpGateway {
         gauge.inc();
       },
       onDone: (done) => {
+        release();
         if (done.opened) gauge.dec();
         this.#recordLater(
           wsCloseEvent({
@@ -943,6 +1027,12 @@ class Gateway implements HttpGateway {
     await Promise.all([...[...this.#pools.values()].map(({ pool }) => pool), ...this.#retiring].map((pool) => pool.destroy()));
     this.#logger.info({}, 'HTTP gateway stopped');
   }
+}
+
+/** A connection's owed responses once something waits to be written after them. */
+interface AfterResponses {
+  count: number;
+  readonly then: () => void;
 }
 
 /** What a {@link ForwardedExchange} needs from its gateway; one object shared by all requests. */

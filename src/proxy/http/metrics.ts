@@ -55,7 +55,7 @@ export class GatewayMetrics {
     this.openConnections = existing(registry, METRIC_NAMES.openConnections) ??
       new Gauge({ name: METRIC_NAMES.openConnections, help: 'Client connections open on the HTTP listener.', registers: [registry] });
     this.inFlight = existing(registry, METRIC_NAMES.inFlight) ??
-      new Gauge({ name: METRIC_NAMES.inFlight, help: 'HTTP requests being handled (bounded by max_concurrent_requests).', registers: [registry] });
+      new Gauge({ name: METRIC_NAMES.inFlight, help: 'HTTP requests being handled (with the WebSocket sessions, bounded by max_concurrent_requests).', registers: [registry] });
     this.webSocketSessions = existing(registry, METRIC_NAMES.webSocketSessions) ??
       new Gauge({ name: METRIC_NAMES.webSocketSessions, help: 'WebSocket sessions being relayed, by resource.', labelNames: ['resource'] as const, registers: [registry] });
     this.authFailures = existing(registry, METRIC_NAMES.authFailures) ??

@@ -108,6 +108,11 @@ export class WebSocketRelay {
 
   relay(request: RelayRequest): void {
     const { req, socket } = request;
+    if (socket.destroyed) {
+      // The client left while its upgrade was being decided: its 'close' has been emitted already.
+      request.onDone({ opened: false, bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, code: 1006, closedBy: 'client', error: 'client-closed' });
+      return;
+    }
     let settled = false;
     let opened = false;
     let failure: string | undefined;
@@ -147,6 +152,13 @@ export class WebSocketRelay {
     upstream.once('open', () => {
       if (settled) {
         upstream.terminate();
+        return;
+      }
+      if (!socket.readable || !socket.writable) {
+        // ws switches only a client socket open both ways; it destroys any other without calling
+        // back, which would leave this upstream session open and the outcome never reported.
+        socket.destroy();
+        onClientGone();
         return;
       }
       opened = true;
