@@ -9,8 +9,9 @@
  * 2. Latency at half load: half of the req/s Tollgate reached in (1), offered at a fixed rate by
  *    the open-loop generator (`open-loop.ts`: 64 keep-alive connections, one request in flight
  *    on each, every request timed from the moment it was due) straight to the upstream, then
- *    through the same, still running, Tollgate: one round. Added p99 = Tollgate's p99 − direct
- *    p99 of the same round. The machine is shared: a round during which other processes used
+ *    through the same, still running, Tollgate, then through the bare undici engine (no checks, no
+ *    audit: the floor any forwarding in this process model adds on this machine): one round.
+ *    Added p99 = Tollgate's p99 − direct p99 of the same round. The machine is shared: a round during which other processes used
  *    more than {@link FOREIGN_CORES_LIMIT} of a core is run again, up to {@link MAX_ROUNDS}
  *    rounds, and the figure is the median of the undisturbed rounds (of all rounds, flagged, when
  *    none was). Target: added p99 ≤ 2 ms + one fsync (fdatasync measured here too). The audit
@@ -150,12 +151,17 @@ await stop(diagnostic);
 const gateway = await start('tollgate', upstream.url);
 const full = measure('**Tollgate: session + policy + durable audit**', gateway.url, gateway.cookie);
 const halfRate = full.rps / 2;
-const rounds: { direct: LatencyRun; tollgate: LatencyRun; disturbed: boolean }[] = [];
+const engine = await start('undici', upstream.url);
+const running = [upstream, gateway, engine];
+const rounds: { direct: LatencyRun; tollgate: LatencyRun; engine: LatencyRun; disturbed: boolean }[] = [];
 while (rounds.filter((round) => !round.disturbed).length < LATENCY_ROUNDS && rounds.length < MAX_ROUNDS) {
-  const directRun = await latencyRun('direct at half load', upstream, [upstream, gateway], halfRate);
-  const tollgateRun = await latencyRun('Tollgate at half load', gateway, [upstream, gateway], halfRate);
-  rounds.push({ direct: directRun, tollgate: tollgateRun, disturbed: Math.max(directRun.foreignCores, tollgateRun.foreignCores) > FOREIGN_CORES_LIMIT });
+  const directRun = await latencyRun('direct at half load', upstream, running, halfRate);
+  const tollgateRun = await latencyRun('Tollgate at half load', gateway, running, halfRate);
+  const engineRun = await latencyRun('bare undici engine at half load', engine, running, halfRate);
+  const foreign = Math.max(directRun.foreignCores, tollgateRun.foreignCores, engineRun.foreignCores);
+  rounds.push({ direct: directRun, tollgate: tollgateRun, engine: engineRun, disturbed: foreign > FOREIGN_CORES_LIMIT });
 }
+await stop(engine);
 await stop(gateway);
 await stop(upstream);
 const fsync = measureFsync();
@@ -172,17 +178,19 @@ const median = (values: readonly number[]): number => [...values].sort((a, b) =>
 const undisturbed = rounds.filter((round) => !round.disturbed);
 const counted = undisturbed.length > 0 ? undisturbed : rounds;
 const added = median(counted.map(({ direct, tollgate }) => tollgate.p99Ms - direct.p99Ms));
+const engineAdded = median(counted.map(({ direct, engine }) => engine.p99Ms - direct.p99Ms));
 const allowed = 2 + fsync.p99Ms;
 console.log(`\n### Latency at half load: ${rps(halfRate)} req/s (half of Tollgate's ${rps(full.rps)}), open loop, ${CONNECTIONS} connections, ${LATENCY_SECONDS} s per run\n`);
-console.log('| round | direct p50 / p90 / p99 / p99.9 ms | Tollgate p50 / p90 / p99 / p99.9 ms | added p99 ms | other load, cores |');
-console.log('|---|---|---|---:|---|');
+console.log('| round | direct p50 / p90 / p99 / p99.9 ms | Tollgate p50 / p90 / p99 / p99.9 ms | added p99 ms | bare engine p50 / p99 ms | engine added p99 ms | other load, cores |');
+console.log('|---|---|---|---:|---|---:|---|');
 const quantiles = (r: OpenLoopResult): string => `${fmt(r.p50Ms)} / ${fmt(r.p90Ms)} / ${fmt(r.p99Ms)} / ${fmt(r.p999Ms)}`;
-rounds.forEach(({ direct, tollgate, disturbed }, i) =>
+rounds.forEach(({ direct, tollgate, engine: bare, disturbed }, i) =>
   console.log(
-    `| ${i + 1}${disturbed ? ' (disturbed)' : ''} | ${quantiles(direct)} | ${quantiles(tollgate)} | ${fmt(tollgate.p99Ms - direct.p99Ms)} | ${fmt(direct.foreignCores)} / ${fmt(tollgate.foreignCores)} |`,
+    `| ${i + 1}${disturbed ? ' (disturbed)' : ''} | ${quantiles(direct)} | ${quantiles(tollgate)} | ${fmt(tollgate.p99Ms - direct.p99Ms)} | ` +
+      `${fmt(bare.p50Ms)} / ${fmt(bare.p99Ms)} | ${fmt(bare.p99Ms - direct.p99Ms)} | ${[direct, tollgate, bare].map((r) => fmt(r.foreignCores)).join(' / ')} |`,
   ),
 );
-const generator = rounds.flatMap(({ direct, tollgate }) => [direct, tollgate]);
+const generator = rounds.flatMap(({ direct, tollgate, engine: bare }) => [direct, tollgate, bare]);
 console.log(
   `\nGenerator: ${fmt(Math.max(...generator.map((r) => r.cpuMsPerSecond)) / 10, 1)} % of a core at most; its own wake-up lag p99 by run (not in the latencies above) ` +
     `${generator.map((r) => fmt(r.wakeLagP99Ms)).join(', ')} ms; p99 counted from the schedule, lag included: ${generator.map((r) => fmt(r.dueP99Ms)).join(', ')} ms.`,
@@ -199,5 +207,5 @@ console.log(
 );
 console.log(
   `Added p99 at half load: ${fmt(added)} ms, median of ${counted.length} ${undisturbed.length > 0 ? 'undisturbed' : '**disturbed** (other processes were busy: rerun on a quiet machine)'} rounds; ` +
-    `target ≤ 2 ms + one fsync p99 = ${fmt(allowed)} ms.`,
+    `target ≤ 2 ms + one fsync p99 = ${fmt(allowed)} ms. The bare undici engine alone (no session, policy or audit) adds ${fmt(engineAdded)} ms at the same rate.`,
 );
