@@ -19,8 +19,23 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
-/** Request headers set only by the gateway: whatever a client sends under these names is dropped. */
-const FORWARDING_HEADERS: ReadonlySet<string> = new Set(['forwarded', 'x-real-ip']);
+/**
+ * Request headers that name the client or how it connected, besides `X-Forwarded-*`: proxies and
+ * CDNs in front set them, and applications read them as the client's address. Passed on only from
+ * a trusted proxy (`server.http.trusted_proxies`); from anyone else they would let a client choose
+ * the address an application logs, rate-limits or allow-lists.
+ */
+const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'x-originating-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+]);
 
 /**
  * Headers through which frameworks replace the request's path or method after the gateway has

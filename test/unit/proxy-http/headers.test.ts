@@ -56,6 +56,13 @@ describe('upstreamRequestHeaders', () => {
         'x-forwarded-prefix': '/x',
         forwarded: 'for=10.0.0.1',
         'x-real-ip': '10.0.0.1',
+        'x-client-ip': '10.0.0.1',
+        'client-ip': '10.0.0.1',
+        'true-client-ip': '10.0.0.1',
+        'x-cluster-client-ip': '10.0.0.1',
+        'x-originating-ip': '10.0.0.1',
+        'cf-connecting-ip': '10.0.0.1',
+        'fastly-client-ip': '10.0.0.1',
       },
       BASE,
     );
@@ -69,7 +76,7 @@ describe('upstreamRequestHeaders', () => {
 
   it('extends X-Forwarded-For and keeps Proto/Host from a trusted proxy', () => {
     const out = upstreamRequestHeaders(
-      { host: 'gw.internal', 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example.com', forwarded: 'for=198.51.100.7' },
+      { host: 'gw.internal', 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example.com', forwarded: 'for=198.51.100.7', 'true-client-ip': '198.51.100.7' },
       { ...BASE, peer: '10.0.0.2', peerTrusted: true, scheme: 'http' },
     );
     expect(out).toMatchObject({
@@ -77,6 +84,7 @@ describe('upstreamRequestHeaders', () => {
       'x-forwarded-proto': 'https',
       'x-forwarded-host': 'app.example.com',
       forwarded: 'for=198.51.100.7',
+      'true-client-ip': '198.51.100.7',
     });
   });
 
