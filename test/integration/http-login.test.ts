@@ -172,6 +172,21 @@ describe('browser login through the gateway', () => {
     expect(replay.headers.get('location')).toMatch(/^\/_tollgate\/login/);
   });
 
+  it('asks before signing out a browser that another site sent to the logout path', async () => {
+    const { browser } = await h.login(ALICE);
+    const logouts = h.records().filter((record) => record.kind === 'auth.logout').length;
+    const asked = await browser.request(`${h.url}/_tollgate/logout`, { headers: { ...HTML, 'sec-fetch-site': 'cross-site' } });
+    expect(asked.status).toBe(200);
+    expect(asked.body).toContain('<form method="post" action="/_tollgate/logout">');
+    expect(asked.headers.getSetCookie()).toEqual([]);
+    expect(h.records().filter((record) => record.kind === 'auth.logout')).toHaveLength(logouts);
+    expect((await browser.request(`${h.url}/app/x`, { headers: HTML })).status).toBe(200);
+    const confirmed = await browser.request(`${h.url}/_tollgate/logout`, { method: 'POST', body: new URLSearchParams(), headers: { 'sec-fetch-site': 'same-origin' } });
+    expect(confirmed.status).toBe(302);
+    expect(browser.cookie(h.url, 'tollgate_session')).toBeUndefined();
+    expect(h.records().filter((record) => record.kind === 'auth.logout')).toHaveLength(logouts + 1);
+  });
+
   it('shows the /db page: the databases policy grants, a fresh recorded token and a psql command', async () => {
     const { browser } = await h.login(ALICE);
     const page = await browser.request(`${h.url}/db`, { headers: HTML });

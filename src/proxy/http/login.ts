@@ -149,6 +149,10 @@ async function completeLogin(ctx: RequestContext, services: GatewayServices): Pr
  * for want of an audit record: ending access must always work; the failure is logged.
  */
 async function logout(ctx: RequestContext, services: GatewayServices): Promise<void> {
+  // Another site could otherwise sign people out by linking here (SameSite=Lax cookies go along
+  // with top-level navigations). Browsers say where a request comes from in Sec-Fetch-Site (Fetch
+  // Metadata); one sent from another site is asked to confirm on a page of ours instead.
+  if (ctx.req.headers['sec-fetch-site'] === 'cross-site') return confirmLogout(ctx);
   const { identity } = services;
   const read = identity.readSessionCookie(ctx.req.headers.cookie);
   const session = read.ok ? read.session : undefined;
@@ -166,3 +170,15 @@ async function logout(ctx: RequestContext, services: GatewayServices): Promise<v
   ctx.res.end();
 }
 
+/** The page asking a browser that came from another site whether to sign out; its form posts back here. */
+function confirmLogout(ctx: RequestContext): void {
+  sendHtml(
+    ctx.res,
+    200,
+    'Sign out?',
+    '<h1>Sign out?</h1><p>Another site sent you here to sign you out of this gateway.</p>' +
+      `<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form>` +
+      '<p><a href="/">Stay signed in</a></p>',
+    { 'cache-control': 'no-store' },
+  );
+}
