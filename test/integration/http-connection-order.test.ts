@@ -181,3 +181,39 @@ function bodyOfFirstResponse(text: string): string | null {
     at = lineEnd + 2 + size + 2;
   }
 }
+
+describe('a refused upgrade on a client that never closes', () => {
+  let lingering: GatewayHarness;
+
+  beforeAll(async () => {
+    lingering = await startGatewayHarness({ limits: { idle_timeout: '1s' } });
+  });
+
+  afterAll(async () => {
+    await lingering?.close();
+  });
+
+  it('is closed by the gateway once the client had the idle timeout to read the answer', async () => {
+    const socket = connect({ port: Number(new URL(lingering.url).port), host: '127.0.0.1', allowHalfOpen: true });
+    sockets.push(socket);
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', () => undefined);
+    const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // No credentials: refused with 401 before anything is recorded or relayed.
+    socket.write('GET /app/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    await ended;
+    expect(statusLines(text)).toEqual([401]);
+    // The client keeps its side open. Once the gateway has let go of the connection, a byte sent
+    // on it is answered with a reset; while the gateway holds it, the byte is just buffered.
+    const poke = setInterval(() => socket.write('x'), 200);
+    try {
+      await closed;
+    } finally {
+      clearInterval(poke);
+    }
+    expect(socket.destroyed).toBe(true);
+  });
+});

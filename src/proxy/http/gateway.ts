@@ -793,6 +793,37 @@ class Gateway implements HttpGateway {
     };
   }
 
+  /**
+   * Answers a refused upgrade request on the raw socket and closes it. Node's server has let go
+   * of the socket, timeouts included, so a client that never closes its side would otherwise keep
+   * it open for good; it gets the idle timeout to read the answer (closing at once could reset
+   * the connection before the answer is read, while request bytes are still unread).
+   */
+  #refuseUpgrade(
+    socket: Duplex,
+    status: number,
+    requestId: string,
+    body: Record<string, string>,
+    headers: Record<string, string> = {},
+    setCookies: readonly string[] = NO_SET_COOKIES,
+  ): void {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const json = JSON.stringify({ ...body, request_id: requestId });
+    const extra =
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('') + setCookies.map((cookie) => `set-cookie: ${cookie}\r\n`).join('');
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+        `x-request-id: ${requestId}\r\n${extra}content-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+    );
+    const linger = setTimeout(() => socket.destroy(), this.#server.timeout).unref();
+    socket.once('close', () => clearTimeout(linger));
+  }
+
   // ---- WebSocket -------------------------------------------------------------------------------
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -804,20 +835,20 @@ class Gateway implements HttpGateway {
       // one. Refused, after them.
       this.#afterResponses(socket, () => {
         this.#metrics.countRequest('-', 'none', 400);
-        refuseUpgrade(socket, 400, requestId, { error: 'bad_request', reason: 'pipelined-upgrade' });
+        this.#refuseUpgrade(socket, 400, requestId, { error: 'bad_request', reason: 'pipelined-upgrade' });
       });
       return;
     }
     if (this.#inFlight + this.#webSockets >= this.#maxConcurrent) {
       this.#metrics.countRequest('-', 'none', 503);
-      refuseUpgrade(socket, 503, requestId, { error: 'overloaded', message: 'The gateway is handling as many requests as it may. Try again shortly.' }, { 'retry-after': '1' });
+      this.#refuseUpgrade(socket, 503, requestId, { error: 'overloaded', message: 'The gateway is handling as many requests as it may. Try again shortly.' }, { 'retry-after': '1' });
       return;
     }
     const release = this.#holdSlot();
     this.#upgrade(req, socket, head, requestId, release).catch((error: unknown) => {
       release();
       this.#logger.error({ err: error, req: requestId }, 'WebSocket upgrade failed');
-      refuseUpgrade(socket, 500, requestId, { error: 'internal' });
+      this.#refuseUpgrade(socket, 500, requestId, { error: 'internal' });
     });
   };
 
@@ -828,7 +859,7 @@ class Gateway implements HttpGateway {
     const refuse = (status: number, body: Record<string, string>, resource = '-', decision = 'none', headers: Record<string, string> = {}): void => {
       release();
       this.#metrics.countRequest(resource, decision, status);
-      refuseUpgrade(socket, status, requestId, body, headers, setCookies);
+      this.#refuseUpgrade(socket, status, requestId, body, headers, setCookies);
     };
     if (this.#closing !== null) return refuse(503, { error: 'shutting_down' });
     const problem = handshakeProblem(req) ?? framingProblem(req);
@@ -1109,30 +1140,6 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
  */
 function setSessionCookies(res: ServerResponse, setCookies: readonly string[]): void {
   if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
-}
-
-/** Answers a refused upgrade request on the raw socket and closes it. */
-function refuseUpgrade(
-  socket: Duplex,
-  status: number,
-  requestId: string,
-  body: Record<string, string>,
-  headers: Record<string, string> = {},
-  setCookies: readonly string[] = NO_SET_COOKIES,
-): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const json = JSON.stringify({ ...body, request_id: requestId });
-  const extra =
-    Object.entries(headers)
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('') + setCookies.map((cookie) => `set-cookie: ${cookie}\r\n`).join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
-      `x-request-id: ${requestId}\r\n${extra}content-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
-  );
 }
 
 function sleep(ms: number): Promise<void> {
