@@ -193,7 +193,13 @@ describe('a refused upgrade on a client that never closes', () => {
     await lingering?.close();
   });
 
-  it('is closed by the gateway once the client had the idle timeout to read the answer', async () => {
+  /**
+   * Sends `request` on a connection that keeps its side open, waits for the gateway's answer and
+   * end, then for the gateway to let go: once it has, a byte sent on the connection is answered
+   * with a reset; while the gateway holds it, the byte is just buffered. Resolves with the status
+   * codes answered.
+   */
+  async function answeredThenReleased(request: string): Promise<number[]> {
     const socket = connect({ port: Number(new URL(lingering.url).port), host: '127.0.0.1', allowHalfOpen: true });
     sockets.push(socket);
     let text = '';
@@ -202,18 +208,24 @@ describe('a refused upgrade on a client that never closes', () => {
     socket.on('error', () => undefined);
     const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    // No credentials: refused with 401 before anything is recorded or relayed.
-    socket.write('GET /app/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    socket.write(request);
     await ended;
-    expect(statusLines(text)).toEqual([401]);
-    // The client keeps its side open. Once the gateway has let go of the connection, a byte sent
-    // on it is answered with a reset; while the gateway holds it, the byte is just buffered.
     const poke = setInterval(() => socket.write('x'), 200);
     try {
       await closed;
     } finally {
       clearInterval(poke);
     }
-    expect(socket.destroyed).toBe(true);
+    return statusLines(text);
+  }
+
+  it('is closed by the gateway once the client had the idle timeout to read the answer', async () => {
+    // No credentials: refused with 401 before anything is recorded or relayed.
+    const upgrade = 'GET /app/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    expect(await answeredThenReleased(upgrade)).toEqual([401]);
+  });
+
+  it('closes a malformed request\'s connection the same way', async () => {
+    expect(await answeredThenReleased('GET /app/x HTTP/1.1\r\nHost: 127.0.0.1\r\nbad header line\r\n\r\n')).toEqual([400]);
   });
 });
