@@ -107,11 +107,14 @@ export function isDiscoveryOutage(error: unknown): boolean {
   }
   if (!(error instanceof client.ClientError)) return false;
   if (error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT') return true;
-  if (error.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' && error.cause instanceof Response) {
-    const status = error.cause.status;
-    return status >= 500 || status === 408 || status === 429;
-  }
-  return false;
+  return isOutageResponse(error);
+}
+
+/** An answer that says "not now" rather than "no" (RFC 9110 §15.6, §15.5.9; RFC 6585 §4): the IdP may be down or overloaded. */
+function isOutageResponse(error: InstanceType<typeof client.ClientError>): boolean {
+  if (error.code !== 'OAUTH_RESPONSE_IS_NOT_CONFORM' || !(error.cause instanceof Response)) return false;
+  const status = error.cause.status;
+  return status >= 500 || status === 408 || status === 429;
 }
 
 /** RFC 6749 §2.3.1: Basic is the method every server must support; use POST only when Basic is not offered. */
@@ -397,12 +400,15 @@ export class RelyingParty {
   /**
    * Refreshes a session with its refresh token (RFC 6749 §6; OIDC Core §12). Claims are read
    * again, so a user removed from a group at the IdP loses it here; the subject must not change
-   * (OIDC Core §12.2). The session's absolute expiry never moves. Any failure, whether the IdP
-   * rejects the token or cannot be reached, ends the session: the caller sends `setCookie`.
+   * (OIDC Core §12.2). The session's absolute expiry never moves. A failure the IdP decided (it
+   * rejected the token, its answer was wrong) ends the session: the caller sends `setCookie`.
+   * `idp-unreachable` (no answer, a timeout, a 5xx, 408 or 429) decides nothing about the
+   * session; the caller may keep it and try again later.
    *
    * Concurrent requests carrying the same session share one refresh, and requests that still
    * carry the old cookie within 30 s get the same outcome, because IdPs that rotate refresh
-   * tokens treat a second use of the old one as theft and revoke the grant.
+   * tokens treat a second use of the old one as theft and revoke the grant. (So an unreachable
+   * IdP is asked again at most every 30 s per session.)
    */
   async refreshSession(session: Session): Promise<RefreshResult> {
     if (this.#clock.now() >= session.expiresAt) return this.#refreshFailure('session-expired');
@@ -517,7 +523,7 @@ export class RelyingParty {
   }
 
   #refreshFailure(reason: RefreshFailureReason, detail?: string): RefreshResult {
-    this.#logger.info({ reason, ...(detail === undefined ? {} : { detail }) }, 'session refresh failed; ending the session');
+    this.#logger.info({ reason, ...(detail === undefined ? {} : { detail }) }, 'session refresh failed');
     const setCookie = this.#cookies.clearSessionCookie();
     return detail === undefined ? { ok: false, reason, setCookie } : { ok: false, reason, detail, setCookie };
   }
@@ -564,6 +570,8 @@ function classifyGrantError(error: unknown): { reason: LoginFailureReason; detai
       case 'OAUTH_TIMEOUT':
       case 'OAUTH_ABORT':
         return { reason: 'idp-unreachable' };
+      case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
+        return isOutageResponse(error) ? { reason: 'idp-unreachable', detail: `HTTP ${(error.cause as Response).status}` } : { reason: 'invalid-response', detail: protocolCode(error.code) };
       case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED': {
         const claim = comparedClaim(error);
         return claim === 'nonce' ? { reason: 'nonce-mismatch' } : { reason: 'invalid-id-token', detail: claim ?? 'claim' };

@@ -62,6 +62,8 @@ const MALFORMED_BEARER: AuthOutcome = Object.freeze({ kind: 'refused', reason: '
 /** A verified bearer token is re-verified at least this often (JWKS changes, revoked keys). */
 const BEARER_REUSE_MS = 60_000;
 const NO_COOKIES: readonly string[] = Object.freeze([]);
+/** `Retry-After` while an unreachable IdP holds up a due refresh (the identity room asks again at most every 30 s). */
+const REFRESH_RETRY_SECONDS = 10;
 const ANONYMOUS: AuthOutcome = Object.freeze({ kind: 'anonymous', setCookies: NO_COOKIES });
 
 /**
@@ -185,14 +187,15 @@ export class Authenticator {
 
   /**
    * After a refresh (identity room: one refresh per refresh token, shared by concurrent
-   * requests). A failed refresh ends the session: the cookie is cleared and the request goes on
-   * as anonymous, so a browser is sent to log in again. The session is revoked too, as at
-   * logout: otherwise a kept copy of the cookie would open it again once the IdP answers, and a
-   * rotated-away refresh token replayed after the shared-outcome window (theft, RFC 9700
-   * §4.14.2) would end only the replaying request instead of the session.
+   * requests). A refresh the IdP refused ends the session: the cookie is cleared and the request
+   * goes on as anonymous, so a browser is sent to log in again. The session is revoked too, as
+   * at logout: a rotated-away refresh token replayed after the shared-outcome window (theft, RFC
+   * 9700 §4.14.2) then ends every copy of the session, not only the replaying request's. An IdP
+   * that cannot be reached has refused nothing ({@link #refreshDeferred}).
    */
   #refreshed(result: RefreshResult, previous: Caller): AuthOutcome {
     if (!result.ok) {
+      if (result.reason === 'idp-unreachable') return this.#refreshDeferred(previous, result.detail);
       if (previous.session !== undefined) this.revoke(previous.session);
       const failure: SessionFailure = {
         method: 'refresh',
@@ -206,6 +209,18 @@ export class Authenticator {
     if (result.setCookie === undefined) return { kind: 'caller', caller: previous, setCookies: NO_COOKIES };
     const entry = this.#remember(setCookieValue(result.setCookie), result.session, false);
     return { kind: 'caller', caller: entry.outcome.caller, setCookies: [result.setCookie] };
+  }
+
+  /**
+   * A refresh the IdP could not be asked for: the session goes on unchanged while its access
+   * token lasts (the refresh starts ahead of expiry for this), then gets 503 until a refresh
+   * succeeds. Ending it would log everyone out for an IdP's blip, and letting it run past the
+   * access token would keep access the IdP may have withdrawn.
+   */
+  #refreshDeferred(previous: Caller, detail: string | undefined): AuthOutcome {
+    const accessExpiresAt = previous.session?.accessExpiresAt;
+    if (accessExpiresAt !== undefined && this.#clock.now() < accessExpiresAt) return { kind: 'caller', caller: previous, setCookies: NO_COOKIES };
+    return this.#refreshUnavailable({ ok: false, reason: 'idp-unavailable', detail: detail ?? 'idp-unreachable', retryAfterSeconds: REFRESH_RETRY_SECONDS }, previous);
   }
 
   /** A refresh that cannot be tried yet: the session stays as it is, for a retry once the IdP is discovered. */
