@@ -4,11 +4,13 @@ import type { AppendOptions, AppendResult, AuditEvent, AuditStore, AuditValue } 
 import type { Logger } from '../../core/index.js';
 import type { Decision } from '../../policy/index.js';
 import type { ClassifiedStatement } from '../../sql/index.js';
-import { queryEvent, recordedParams, resultEvent, type SessionFacts } from './audit-events.js';
+import { queryEvent, recordedParams, resultEvent, type AuditDecisionLike, type SessionFacts } from './audit-events.js';
 import { errorResponse, fatalResponse, protocolViolation } from './errors.js';
+import { fetchCursorName } from './fetch-target.js';
 import { GATEWAY_DECISIONS, REFUSED_QUERY, refusedParse, type PreparedEntry, type StatementGate } from './intercept.js';
 import type { PgMetrics } from './metrics.js';
 import {
+  encodeFlush,
   encodeTerminate,
   SQLSTATE,
   type BackendMessage,
@@ -89,9 +91,26 @@ class Expectation {
     readonly runs: StatementRun[] | null,
     /** The gateway's ErrorResponse that replaces the server's answer to a refused message. */
     readonly refusal: Buffer | null,
-    /** Prepared-statement names registered for this message, by statement index; rolled back on error. */
-    readonly registered: (string | null)[] | null,
+    /** Changes to the prepared-statement table that wait on the server's answer, by statement index. */
+    readonly changes: (PreparedChange[] | null)[] | null,
   ) {}
+}
+
+/**
+ * A change to the gateway's prepared-statement table tied to one statement, so that the table
+ * follows what the server did rather than what the client asked for:
+ * - `add`: registered when decided (a pipelined Bind or EXECUTE needs its facts), undone when
+ *   the statement fails or is skipped;
+ * - `add-on-success`: registered once the server confirms it (a PREPARE of a name that an
+ *   earlier statement of the same Query deallocates);
+ * - `remove`: forgotten once the server confirms it (CloseComplete, DEALLOCATE's
+ *   CommandComplete), kept when the statement fails or is skipped.
+ * The entry is compared by identity, so a change never touches a later statement of the same name.
+ */
+interface PreparedChange {
+  readonly op: 'add' | 'add-on-success' | 'remove';
+  readonly name: string;
+  readonly entry: PreparedEntry;
 }
 
 const EXPECT_BIND = new Expectation('bind', null, null, null);
@@ -138,6 +157,28 @@ export interface SessionOptions {
 
 const DEFER: AppendOptions = { defer: true };
 
+/** Stands for "every name" among the names a Query deletes (DEALLOCATE ALL, DISCARD ALL). */
+const ALL_STATEMENTS = Symbol('all prepared statements');
+
+/** The protocol-level portal a SQL `FETCH`/`MOVE` reads, with the decision made for it. */
+interface PortalTarget {
+  readonly portal: string;
+  readonly statementName: string;
+  /** The FETCH as recorded: its own text, with the facts of the portal's statement. */
+  readonly statement: ClassifiedStatement;
+  readonly decision: Decision | AuditDecisionLike;
+}
+
+/**
+ * Whether running a statement may change a setting that decides how the server reads SQL text.
+ * Only a plain read runs nothing that could (SET, set_config, an UPDATE of pg_settings, a
+ * trigger or any function may); a FETCH from a SQL cursor runs a query decided at its DECLARE.
+ */
+function mayChangeSettings(statement: ClassifiedStatement, cursor: PortalTarget | null): boolean {
+  if (statement.class !== 'read' || statement.functions.length > 0) return true;
+  return cursor === null && (statement.command === 'FETCH' || statement.command === 'MOVE');
+}
+
 /** Messages drained from the client per decision batch, to bound the work between two awaits. */
 const MAX_BATCH = 256;
 /** Client bytes buffered while a batch waits for the audit log before the client is paused. */
@@ -175,6 +216,22 @@ export class Session {
   #head = 0;
   readonly #prepared = new Map<string, PreparedEntry>();
   readonly #portals = new Map<string, PortalEntry>();
+  /** Prepared statements whose deletion was forwarded and not yet answered, with how many are pending. */
+  readonly #pendingDeletes = new Map<string, number>();
+  /**
+   * Session-settings barrier. Messages that end in a ReadyForQuery (Query, Sync) are counted as
+   * decided and as answered; SQL text decided after the `#barrierUntil`-th one waits until it is
+   * answered, because the server reports a changed setting (ParameterStatus) just before that
+   * ReadyForQuery (PostgreSQL docs §55.2.7 "Asynchronous Operations").
+   */
+  #rfqDecided = 0;
+  #rfqAnswered = 0;
+  #barrierUntil = 0;
+  /** A client message taken from the reader and held, undecided, until {@link #mustHold} clears. */
+  #stalled: FrontendMessage | null = null;
+  #wake: (() => void) | null = null;
+  /** The last message written upstream is an extended-protocol one not yet followed by Sync. */
+  #unsynced = false;
   /** Decision side: drop client messages until Sync (after a refusal in the extended protocol). */
   #clientSkipping = false;
   /** Write side: the server is skipping until Sync, so nothing but Sync is worth sending. */
@@ -284,7 +341,7 @@ export class Session {
         let failure: ProtocolError | null = null;
         let terminate = false;
         while (actions.length < MAX_BATCH) {
-          const message = this.#clientReader.next();
+          const message = this.#stalled ?? this.#clientReader.next();
           if (message === undefined) break;
           if (message.type === 'ProtocolError') {
             failure = message;
@@ -294,13 +351,18 @@ export class Session {
             terminate = true;
             break;
           }
+          if (this.#mustHold(message)) {
+            this.#stalled = message;
+            break;
+          }
+          this.#stalled = null;
           const problem = this.#decide(message, actions, waits);
           if (problem !== null) {
             failure = problem;
             break;
           }
         }
-        if (actions.length === 0 && failure === null && !terminate) break;
+        if (actions.length === 0 && failure === null && !terminate && this.#stalled === null) break;
         if (waits.length > 0) {
           const started = performance.now();
           await whenSettled(waits);
@@ -317,6 +379,10 @@ export class Session {
           this.#close('gateway', `protocol violation: ${failure.message}`, protocolViolation(failure.message));
           return;
         }
+        if (this.#stalled !== null) {
+          await this.#untilAnswered(this.#stalled);
+          if (this.#closed) return;
+        }
       }
     } catch (error) {
       this.#o.logger.error({ err: error }, 'postgres session failed');
@@ -330,10 +396,50 @@ export class Session {
     }
   }
 
+  /**
+   * Whether a message must wait, undecided, for the server's answer to what was forwarded before
+   * it: SQL text (Query, Parse) while a statement that may have changed how the server reads SQL
+   * (`standard_conforming_strings`, `client_encoding`) is unanswered; and a Parse or PREPARE of a
+   * name whose deletion the server has not confirmed, which would otherwise be decided against a
+   * statement the server may still hold.
+   */
+  #mustHold(message: FrontendMessage): boolean {
+    if (message.type !== 'Query' && message.type !== 'Parse' && message.type !== 'Execute') return false;
+    if (message.type !== 'Execute' && this.#rfqDecided >= this.#barrierUntil && this.#rfqAnswered < this.#barrierUntil) return true;
+    if (this.#pendingDeletes.size === 0 || this.#clientSkipping || this.#upstreamSkipping) return false;
+    switch (message.type) {
+      case 'Parse':
+        return message.name !== '' && this.#pendingDeletes.has(message.name);
+      case 'Execute': {
+        const op = this.#portals.get(message.portal)?.entry?.statement?.prepared;
+        return op?.op === 'prepare' && this.#pendingDeletes.has(op.name);
+      }
+      default: {
+        const classified = this.#gate.classify(message.sql, this.#prepared);
+        return classified.ok && classified.statements.some((statement) => statement.prepared?.op === 'prepare' && this.#pendingDeletes.has(statement.prepared.name));
+      }
+    }
+  }
+
+  /** Waits until `message` need not be held any more (or the session closed). */
+  async #untilAnswered(message: FrontendMessage): Promise<void> {
+    // §55.2.3: the server buffers its answers until Sync or Flush; a held message must not wait on a Sync it is itself ahead of.
+    if (this.#unsynced) {
+      this.#unsynced = false;
+      this.#writeUpstream(encodeFlush());
+    }
+    while (!this.#closed && this.#mustHold(message)) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
   /** Decides one client message into `actions`; returns a protocol error for an unexpected one. */
   #decide(message: FrontendMessage, actions: Action[], waits: TrackedAppend[]): ProtocolError | null {
     if (message.type === 'Sync') {
       this.#clientSkipping = false;
+      this.#rfqDecided += 1;
       actions.push({ raw: message.raw, expect: EXPECT_SYNC, audits: null, extended: true, sync: true });
       return null;
     }
@@ -361,11 +467,17 @@ export class Session {
       case 'Describe':
         actions.push({ raw: message.raw, expect: EXPECT_DESCRIBE, audits: null, extended: true, sync: false });
         return null;
-      case 'Close':
-        if (message.target === 'statement') this.#prepared.delete(message.name);
-        else this.#portals.delete(message.name);
-        actions.push({ raw: message.raw, expect: EXPECT_CLOSE, audits: null, extended: true, sync: false });
+      case 'Close': {
+        let expect = EXPECT_CLOSE;
+        if (message.target === 'statement') {
+          const entry = this.#prepared.get(message.name);
+          if (entry !== undefined) expect = new Expectation('close', null, null, [[this.#removal(message.name, entry)]]);
+        } else {
+          this.#portals.delete(message.name);
+        }
+        actions.push({ raw: message.raw, expect, audits: null, extended: true, sync: false });
         return null;
+      }
       case 'Flush':
         actions.push({ raw: message.raw, expect: null, audits: null, extended: true, sync: false });
         return null;
@@ -399,61 +511,128 @@ export class Session {
     const statements = classified.statements;
     if (statements.length === 0) {
       // An empty query string runs nothing; the server answers EmptyQueryResponse.
+      this.#rfqDecided += 1;
       actions.push({ raw, expect: new Expectation('query', [], null, null), audits: null, extended: false, sync: false });
       return;
     }
-    const decisions: Decision[] = new Array<Decision>(statements.length);
-    let refusal: { decision: Decision; statement: ClassifiedStatement } | null = null;
-    for (let i = 0; i < statements.length; i++) {
-      const statement = statements[i] as ClassifiedStatement;
-      const decision = this.#gate.decide(statement);
-      decisions[i] = decision;
-      if (refusal === null && decision.effect === 'deny') refusal = { decision, statement };
-    }
     const count = statements.length;
+    const decisions: (Decision | AuditDecisionLike)[] = new Array<Decision | AuditDecisionLike>(count);
+    const recorded: ClassifiedStatement[] = new Array<ClassifiedStatement>(count);
+    const cursors: (PortalTarget | null)[] = new Array<PortalTarget | null>(count);
+    let refusal: { decision: Decision | AuditDecisionLike; statement: ClassifiedStatement; portal: string | null } | null = null;
+    for (let i = 0; i < count; i++) {
+      const statement = statements[i] as ClassifiedStatement;
+      const cursor = this.#cursorTarget(statement);
+      cursors[i] = cursor;
+      recorded[i] = cursor?.statement ?? statement;
+      const decision = cursor === null ? this.#gate.decide(statement) : cursor.decision;
+      decisions[i] = decision;
+      if (refusal === null && decision.effect === 'deny') refusal = { decision, statement: recorded[i] as ClassifiedStatement, portal: cursor?.portal ?? null };
+    }
     const records: TrackedAppend[] = new Array<TrackedAppend>(count);
     for (let i = 0; i < count; i++) {
       // A multi-statement Query is refused whole when any part is denied, so every part's record says deny.
       const decision = refusal === null ? (decisions[i] as Decision) : refusal.decision;
-      records[i] = this.#record(queryEvent({ session: facts, decision, protocol: 'simple', statement: statements[i] as ClassifiedStatement, index: i, count }));
+      const cursor = cursors[i] as PortalTarget | null;
+      records[i] = this.#record(
+        queryEvent({
+          session: facts,
+          decision,
+          protocol: 'simple',
+          statement: recorded[i] as ClassifiedStatement,
+          index: i,
+          count,
+          ...(cursor === null ? {} : { portal: cursor.portal, statementName: cursor.statementName }),
+        }),
+      );
     }
     if (refusal !== null) {
-      this.#refuse(REFUSED_QUERY, this.#gate.denial(refusal.decision, refusal.statement), false, records, actions, waits);
+      const reply = refusal.portal !== null && refusal.decision === GATEWAY_DECISIONS.unknownPortal ? this.#gate.unknownPortal(refusal.portal) : this.#gate.denial(refusal.decision as Decision, refusal.statement);
+      this.#refuse(REFUSED_QUERY, reply, false, records, actions, waits);
       return;
     }
     const runs: StatementRun[] = new Array<StatementRun>(count);
-    let registered: (string | null)[] | null = null;
+    let changes: (PreparedChange[] | null)[] | null = null;
+    let removing: Set<string | symbol> | null = null;
+    let suspect = false;
     for (let i = 0; i < count; i++) {
       runs[i] = { ref: -1, startedAt: 0, rows: 0, copyBytes: undefined, done: false };
-      const name = this.#trackSqlPrepared(statements[i] as ClassifiedStatement);
-      if (name !== null) (registered ??= new Array<string | null>(count).fill(null))[i] = name;
+      const statement = recorded[i] as ClassifiedStatement;
+      if (!suspect && mayChangeSettings(statement, cursors[i] as PortalTarget | null)) suspect = true;
+      if (statement.prepared === null) continue;
+      removing ??= new Set<string | symbol>();
+      const change = this.#trackSqlPrepared(statement, removing);
+      if (change !== null) (changes ??= new Array<PreparedChange[] | null>(count).fill(null))[i] = change;
     }
+    this.#rfqDecided += 1;
+    if (suspect) this.#barrierUntil = this.#rfqDecided;
     for (const record of records) waits.push(record);
-    actions.push({ raw, expect: new Expectation('query', runs, null, registered), audits: records, extended: false, sync: false });
+    actions.push({ raw, expect: new Expectation('query', runs, null, changes), audits: records, extended: false, sync: false });
+  }
+
+  /**
+   * A `FETCH` or `MOVE` (SQL) that names a protocol-level portal runs that portal's statement
+   * (PostgreSQL docs §55.2.3: a portal is a cursor), so it is decided with that statement's facts
+   * under the policy in force, as an Execute of the portal is. A cursor the gateway did not bind
+   * is a SQL `DECLARE` cursor, whose query was decided at DECLARE: `null`, decided as classified.
+   */
+  #cursorTarget(statement: ClassifiedStatement): PortalTarget | null {
+    if (statement.command !== 'FETCH' && statement.command !== 'MOVE') return null;
+    if (this.#portals.size === 0 || (this.#portals.size === 1 && this.#portals.has(''))) return null;
+    const name = fetchCursorName(statement.text);
+    const portal = name === null ? undefined : this.#portals.get(name);
+    if (name !== null && portal === undefined) return null;
+    const entry = portal?.entry;
+    if (name === null || portal === undefined || entry === undefined) {
+      // Fail closed: a cursor name the gateway cannot read, or a portal bound to a statement it never checked.
+      return { portal: name ?? '', statementName: portal?.statementName ?? '', statement, decision: GATEWAY_DECISIONS.unknownPortal };
+    }
+    const inner = entry.statement;
+    return {
+      portal: name,
+      statementName: portal.statementName,
+      statement: { ...statement, class: entry.class, tables: entry.tables, functions: entry.functions },
+      decision: inner === null ? this.#gate.decide(statement) : this.#gate.decideExecute(entry),
+    };
   }
 
   /**
    * SQL-level PREPARE / DEALLOCATE / DISCARD ALL share the namespace of protocol-level
-   * statements; a new PREPARE is registered now (and rolled back if the server refuses it) so
-   * a pipelined EXECUTE sees its facts. Returns the name registered, if any.
+   * statements. A new PREPARE is registered now (and undone if the server refuses it) so that a
+   * pipelined EXECUTE sees its facts; a deletion waits for the server's confirmation. `removing`
+   * holds the names deleted by earlier statements of the same message.
    */
-  #trackSqlPrepared(statement: ClassifiedStatement): string | null {
+  #trackSqlPrepared(statement: ClassifiedStatement, removing: Set<string | symbol>): PreparedChange[] | null {
     const op = statement.prepared;
     if (op === null) return null;
     if (op.op === 'deallocate') {
+      if (statement.command === 'DISCARD ALL') this.#portals.clear();
+      const changes: PreparedChange[] = [];
       if (op.name === null) {
-        this.#prepared.clear();
-        if (statement.command === 'DISCARD ALL') this.#portals.clear();
+        for (const [name, entry] of this.#prepared) {
+          changes.push(this.#removal(name, entry));
+          removing.add(name);
+        }
+        removing.add(ALL_STATEMENTS);
       } else {
-        this.#prepared.delete(op.name);
+        const entry = this.#prepared.get(op.name);
+        if (entry !== undefined) changes.push(this.#removal(op.name, entry));
+        removing.add(op.name);
       }
-      return null;
+      return changes.length === 0 ? null : changes;
     }
-    if (op.op === 'prepare' && !this.#prepared.has(op.name)) {
-      this.#prepared.set(op.name, { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision: null });
-      return op.name;
-    }
-    return null;
+    if (op.op !== 'prepare') return null;
+    const entry: PreparedEntry = { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision: null };
+    if (removing.has(op.name) || removing.has(ALL_STATEMENTS)) return [{ op: 'add-on-success', name: op.name, entry }];
+    if (this.#prepared.has(op.name)) return null;
+    this.#prepared.set(op.name, entry);
+    return [{ op: 'add', name: op.name, entry }];
+  }
+
+  /** A deletion that waits for the server; a Parse or PREPARE of the name is held meanwhile. */
+  #removal(name: string, entry: PreparedEntry): PreparedChange {
+    this.#pendingDeletes.set(name, (this.#pendingDeletes.get(name) ?? 0) + 1);
+    return { op: 'remove', name, entry };
   }
 
   #decideParse(name: string, sql: string, raw: Buffer, actions: Action[], waits: TrackedAppend[]): void {
@@ -482,12 +661,12 @@ export class Session {
       entry = { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision };
     }
     // Several statements: the server refuses to prepare them; nothing is registered.
-    let registered: (string | null)[] | null = null;
+    let changes: PreparedChange[][] | null = null;
     if (entry !== null && !this.#prepared.has(name)) {
       this.#prepared.set(name, entry);
-      registered = [name];
+      changes = [[{ op: 'add', name, entry }]];
     }
-    actions.push({ raw, expect: new Expectation('parse', null, null, registered), audits: null, extended: true, sync: false });
+    actions.push({ raw, expect: new Expectation('parse', null, null, changes), audits: null, extended: true, sync: false });
   }
 
   #decideExecute(message: Execute, actions: Action[], waits: TrackedAppend[]): void {
@@ -499,12 +678,15 @@ export class Session {
       this.#refuse(refusedParse(), this.#gate.unknownPortal(message.portal), true, [denial], actions, waits);
       return;
     }
-    const statement = entry.statement;
-    if (statement === null) {
+    const prepared = entry.statement;
+    if (prepared === null) {
       actions.push({ raw: message.raw, expect: new Expectation('execute', [], null, null), audits: null, extended: true, sync: false });
       return;
     }
-    const decision = this.#gate.decideExecute(entry);
+    // A prepared FETCH or MOVE of a protocol-level portal runs that portal's statement.
+    const cursor = this.#cursorTarget(prepared);
+    const statement = cursor?.statement ?? prepared;
+    const decision = cursor?.decision ?? this.#gate.decideExecute(entry);
     const params = portal.params;
     const record = this.#record(
       queryEvent({
@@ -512,18 +694,23 @@ export class Session {
         decision,
         protocol: 'extended',
         statement,
-        statementName: portal.statementName,
-        portal: message.portal,
+        // A FETCH is recorded with the portal it reads, whose statement is what runs.
+        statementName: cursor?.statementName ?? portal.statementName,
+        portal: cursor?.portal ?? message.portal,
         ...(params === undefined ? {} : { params }),
       }),
     );
     if (decision.effect === 'deny') {
-      this.#refuse(refusedParse(), this.#gate.denial(decision, statement), true, [record], actions, waits);
+      const reply = decision === GATEWAY_DECISIONS.unknownPortal ? this.#gate.unknownPortal(cursor?.portal ?? message.portal) : this.#gate.denial(decision as Decision, statement);
+      this.#refuse(refusedParse(), reply, true, [record], actions, waits);
       return;
     }
     waits.push(record);
+    // The Sync after this Execute ends in the ReadyForQuery that reports any setting it changed.
+    if (mayChangeSettings(statement, cursor)) this.#barrierUntil = this.#rfqDecided + 1;
+    const change = statement.prepared === null ? null : this.#trackSqlPrepared(statement, new Set<string | symbol>());
     const run: StatementRun = { ref: -1, startedAt: 0, rows: 0, copyBytes: undefined, done: false };
-    actions.push({ raw: message.raw, expect: new Expectation('execute', [run], null, null), audits: [record], extended: true, sync: false });
+    actions.push({ raw: message.raw, expect: new Expectation('execute', [run], null, change === null ? null : [change]), audits: [record], extended: true, sync: false });
   }
 
   /** Queues a stand-in for a refused message; in the extended protocol, skips to the next Sync. */
@@ -533,6 +720,7 @@ export class Session {
     // Denial records are waited for too, so the client hears the refusal after it is on record.
     for (const denial of denials) waits.push(denial);
     if (extended) this.#clientSkipping = true;
+    else this.#rfqDecided += 1;
     actions.push({ raw: standIn, expect: new Expectation(extended ? 'parse' : 'query', extended ? null : [], reply, null), audits: null, extended, sync: false });
   }
 
@@ -552,9 +740,14 @@ export class Session {
           dropUntilSync = false;
           this.#upstreamSkipping = false;
         } else if (dropUntilSync || this.#upstreamSkipping) {
-          if (action.expect !== null) this.#abandon(action.expect, 'skipped', undefined);
+          if (action.expect !== null) {
+            this.#abandon(action.expect, 'skipped', undefined);
+            // A Query the server would ignore while skipping gets no ReadyForQuery.
+            if (action.expect.kind === 'query') this.#rfqAnswered += 1;
+          }
           continue;
         }
+        this.#unsynced = action.extended && !action.sync;
         let raw = action.raw;
         let expect = action.expect;
         if (action.audits !== null) {
@@ -639,7 +832,15 @@ export class Session {
     } finally {
       client.uncork();
     }
+    this.#wakePump();
   };
+
+  /** Lets a held client message be looked at again: the server's answers may have cleared its hold. */
+  #wakePump(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
 
   /** Forwards held backend bytes up to absolute stream offset `end`. */
   #emitUpTo(end: number): void {
@@ -699,11 +900,17 @@ export class Session {
         const run = currentRun(head);
         if (run !== null) this.#finish(run, 'ok', message.tag, message.rows, undefined);
         this.#copyRun = null;
-        if (head.kind === 'query') head.index += 1;
-        else if (head.kind === 'execute') this.#shift();
+        if (head.kind === 'query') {
+          this.#confirm(head, head.index);
+          head.index += 1;
+        } else if (head.kind === 'execute') {
+          this.#confirm(head, 0);
+          this.#shift();
+        }
         return null;
       }
       case 'ReadyForQuery':
+        this.#rfqAnswered += 1;
         this.#copyRun = null;
         // Pops the Query or Sync this answers, and anything the server skipped before it.
         while (this.#head < this.#queue.length) {
@@ -747,7 +954,10 @@ export class Session {
         if (head?.kind === 'bind') this.#shift();
         return null;
       case 'CloseComplete':
-        if (head?.kind === 'close') this.#shift();
+        if (head?.kind === 'close') {
+          this.#confirm(head, 0);
+          this.#shift();
+        }
         return null;
       case 'RowDescription':
       case 'NoData':
@@ -786,7 +996,7 @@ export class Session {
           if (i === head.index) this.#finish(run, 'error', undefined, undefined, code);
           else this.#finish(run, 'skipped', undefined, undefined, undefined);
         }
-        this.#rollback(head, head.index);
+        this.#undo(head, head.index);
         head.index = runs.length;
         return refusal;
       }
@@ -828,17 +1038,41 @@ export class Session {
         if (!run.done) this.#finish(run, i === entry.index ? status : 'skipped', undefined, undefined, i === entry.index ? code : undefined);
       }
     }
-    this.#rollback(entry, entry.kind === 'query' ? entry.index : 0);
+    this.#undo(entry, entry.kind === 'query' ? entry.index : 0);
   }
 
-  /** Forgets prepared statements that the server never created (their message failed or was skipped). */
-  #rollback(entry: Expectation, from: number): void {
-    const registered = entry.registered;
-    if (registered === null) return;
-    for (let i = from; i < registered.length; i++) {
-      const name = registered[i];
-      if (name !== null && name !== undefined) this.#prepared.delete(name);
+  /** Applies the prepared-statement changes of statement `index`, which the server completed. */
+  #confirm(entry: Expectation, index: number): void {
+    const changes = entry.changes?.[index];
+    if (changes === null || changes === undefined) return;
+    for (const change of changes) {
+      if (change.op === 'remove') {
+        if (this.#prepared.get(change.name) === change.entry) this.#prepared.delete(change.name);
+        this.#settleDelete(change.name);
+      } else if (change.op === 'add-on-success' && !this.#prepared.has(change.name)) {
+        this.#prepared.set(change.name, change.entry);
+      }
     }
+  }
+
+  /** Undoes the changes of statements `from` on, which failed or were skipped: the server made none of them. */
+  #undo(entry: Expectation, from: number): void {
+    const all = entry.changes;
+    if (all === null) return;
+    for (let i = from; i < all.length; i++) {
+      const changes = all[i];
+      if (changes === null || changes === undefined) continue;
+      for (const change of changes) {
+        if (change.op === 'remove') this.#settleDelete(change.name);
+        else if (change.op === 'add' && this.#prepared.get(change.name) === change.entry) this.#prepared.delete(change.name);
+      }
+    }
+  }
+
+  #settleDelete(name: string): void {
+    const left = (this.#pendingDeletes.get(name) ?? 1) - 1;
+    if (left <= 0) this.#pendingDeletes.delete(name);
+    else this.#pendingDeletes.set(name, left);
   }
 
   #finish(run: StatementRun, status: 'ok' | 'error' | 'suspended' | 'skipped', tag: string | undefined, rows: number | undefined, sqlstate: string | undefined): void {
@@ -902,6 +1136,7 @@ export class Session {
     grace.unref();
     // Runs that never got an answer end as skipped.
     while (this.#head < this.#queue.length) this.#abandon(this.#shift() as Expectation, 'skipped', undefined);
+    this.#wakePump();
     this.#resolveDone({ closedBy, reason });
   }
 }

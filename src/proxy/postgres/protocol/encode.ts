@@ -250,6 +250,11 @@ export function encodeSync(): Buffer {
   return tagged('S');
 }
 
+/** Flush: `H`, no body; the server sends what it has buffered (§55.2.3 "Extended Query"). */
+export function encodeFlush(): Buffer {
+  return tagged('H');
+}
+
 /** Terminate: `X`, no body. */
 export function encodeTerminate(): Buffer {
   return tagged('X');

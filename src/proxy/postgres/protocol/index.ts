@@ -115,6 +115,7 @@ export {
   encodeQuery,
   encodeParse,
   encodeSync,
+  encodeFlush,
   encodeTerminate,
 } from './encode.js';
 export type { ErrorFields, NoticeResponseFields } from './encode.js';
