@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { RECORD_KINDS } from './record.js';
 
 /**
@@ -8,43 +8,61 @@ import { RECORD_KINDS } from './record.js';
  * `offsets[i]` of the segment. Strings (subjects, emails, resources, session ids) are stored once
  * per segment and referred to by number (0: absent, n: `strings[n − 1]`).
  *
- * The index is a cache, never evidence: it is rebuilt from the segment when missing, damaged or
- * stale, every record a query returns is read from the log and checked against the query, and
- * `audit verify` never reads it.
+ * A query skips every row the index says does not match without reading its record, so an index
+ * file is trusted only when it proves it was built by a holder of the index key: the file ends
+ * with an HMAC-SHA256 (RFC 2104) of everything before it, under a key HKDF (RFC 5869) derives from
+ * a secret that whoever can write the audit directory does not hold. The header also holds the
+ * leaf hash (RFC 9162 §2.1.1) of the last indexed record; a reader re-reads that record and
+ * compares, and since each record's `prev` is the leaf hash of the one before, a log that verifies
+ * and ends in that record holds exactly the records the columns were built from. A file that is
+ * of another version, byte order or key, or fails either check, is rebuilt from the segment.
  *
  * File layout (host byte order, which the header records; a mismatch means "rebuild"):
  *
- *   header (64 bytes): magic "TGAIDX01", u32 version, u32 count, f64 firstSeq, f64 coveredBytes,
- *     f64 segment inode, f64 segment device, u32 CRC of the last indexed frame, u32 string count,
- *     u32 string bytes, u32 byte-order mark
+ *   header (96 bytes): magic "TGAIDX02", u32 version, u32 count, f64 firstSeq, f64 coveredBytes,
+ *     f64 segment inode, f64 segment device, u32 string count, u32 string bytes,
+ *     u32 byte-order mark, u32 zero, 32-byte leaf hash of the last indexed record (zeros when none)
  *   f64 times[count] (ms since the epoch; NaN when unreadable)
  *   u32 offsets[count], subjects[count], emails[count], resources[count], sessions[count]
  *   u8 kinds[count] (index in RECORD_KINDS; 255 unknown), u8 effects[count] (0 none, 1 allow, 2 deny)
  *   strings: u32 length ‖ UTF-8, each
- *   u32 CRC-32 of everything before
+ *   32-byte HMAC-SHA256 of everything before
  */
 
-const MAGIC = 'TGAIDX01';
-const VERSION = 1;
-const HEADER_BYTES = 64;
+const MAGIC = 'TGAIDX02';
+const VERSION = 2;
+const HEADER_BYTES = 96;
+const LEAF_AT = 64;
+const HASH_BYTES = 32;
+const MAC_BYTES = 32;
 const BYTE_ORDER_MARK = 0x01020304;
 export const UNKNOWN_KIND = 255;
 export const EFFECT_NONE = 0;
 export const EFFECT_ALLOW = 1;
 export const EFFECT_DENY = 2;
 
-const KIND_INDEX: ReadonlyMap<string, number> = new Map(RECORD_KINDS.map((kind, i) => [kind, i]));
+/** RFC 5869 salt and info of the index MAC key: used for nothing else. */
+const KEY_SALT = new TextEncoder().encode('tollgate audit index file key salt v2');
+const KEY_INFO = new TextEncoder().encode('tollgate/audit/index-file/hmac-sha256');
+/** Shorter secrets are refused: the MAC is only as strong as what it is derived from. */
+export const MIN_INDEX_SECRET_BYTES = 32;
 
-/** Where the segment stood when it was indexed, to tell whether the index is still current. */
-export interface IndexedSegment {
-  readonly firstSeq: number;
-  /** Offset just after the last indexed frame. */
-  readonly coveredBytes: number;
-  readonly ino: number;
-  readonly dev: number;
-  /** The CRC trailer of the last indexed frame (0 when none): a cheap check that those bytes are unchanged. */
-  readonly tailCrc: number;
+/** The key that authenticates index files, derived from a secret (see {@link indexKeyOf}). */
+export interface IndexKey {
+  readonly mac: Uint8Array;
 }
+
+/** Derives the index MAC key from a secret of at least 32 bytes (HKDF-SHA256, RFC 5869). */
+export function indexKeyOf(secret: Uint8Array): IndexKey {
+  if (secret.length < MIN_INDEX_SECRET_BYTES) throw new RangeError(`an index secret needs at least ${MIN_INDEX_SECRET_BYTES} bytes`);
+  return { mac: new Uint8Array(hkdfSync('sha256', secret, KEY_SALT, KEY_INFO, 32)) };
+}
+
+function macOf(key: IndexKey, bytes: Uint8Array): Uint8Array {
+  return createHmac('sha256', key.mac).update(bytes).digest();
+}
+
+const KIND_INDEX: ReadonlyMap<string, number> = new Map(RECORD_KINDS.map((kind, i) => [kind, i]));
 
 export class SegmentIndex {
   readonly firstSeq: number;
@@ -52,7 +70,8 @@ export class SegmentIndex {
   coveredBytes = 0;
   ino = 0;
   dev = 0;
-  tailCrc = 0;
+  /** Leaf hash of the last indexed record (zeros when none): what a reader re-reads and compares. */
+  lastLeaf: Uint8Array = new Uint8Array(HASH_BYTES);
   times: Float64Array;
   offsets: Uint32Array;
   subjects: Uint32Array;
@@ -140,13 +159,13 @@ export class SegmentIndex {
     this.effects = grow(this.effects, (n) => new Uint8Array(n));
   }
 
-  /** The index as a file (see the layout above). */
-  encode(): Uint8Array {
+  /** The index as a file (see the layout above), authenticated under `key`. */
+  encode(key: IndexKey): Uint8Array {
     const n = this.count;
     const encoder = new TextEncoder();
     const strings = this.strings.map((s) => encoder.encode(s));
     const stringBytes = strings.reduce((total, s) => total + 4 + s.length, 0);
-    const size = HEADER_BYTES + 8 * n + 4 * 5 * n + 2 * n + stringBytes + 4;
+    const size = HEADER_BYTES + 8 * n + 4 * 5 * n + 2 * n + stringBytes + MAC_BYTES;
     const out = new Uint8Array(size);
     const view = new DataView(out.buffer);
     out.set(new TextEncoder().encode(MAGIC), 0);
@@ -156,10 +175,10 @@ export class SegmentIndex {
     view.setFloat64(24, this.coveredBytes, true);
     view.setFloat64(32, this.ino, true);
     view.setFloat64(40, this.dev, true);
-    view.setUint32(48, this.tailCrc, true);
-    view.setUint32(52, strings.length, true);
-    view.setUint32(56, stringBytes, true);
-    new Uint32Array(out.buffer, 60, 1)[0] = BYTE_ORDER_MARK;
+    view.setUint32(48, strings.length, true);
+    view.setUint32(52, stringBytes, true);
+    new Uint32Array(out.buffer, 56, 1)[0] = BYTE_ORDER_MARK;
+    out.set(this.lastLeaf, LEAF_AT);
     let at = HEADER_BYTES;
     const put = (column: Float64Array | Uint32Array | Uint8Array) => {
       const bytes = new Uint8Array(column.buffer, column.byteOffset, n * column.BYTES_PER_ELEMENT);
@@ -179,30 +198,33 @@ export class SegmentIndex {
       out.set(s, at + 4);
       at += 4 + s.length;
     }
-    view.setUint32(at, crc32(out.subarray(0, at)) >>> 0, true);
+    out.set(macOf(key, out.subarray(0, at)), at);
     return out;
   }
 
-  /** Reads an index file; null when it is not one, damaged, of another version or byte order. */
-  static decode(file: Uint8Array): SegmentIndex | null {
-    if (file.length < HEADER_BYTES + 4) return null;
+  /**
+   * Reads an index file; null when it is not one, of another version or byte order, or its MAC
+   * under `key` does not match (damaged, edited, or written without the key).
+   */
+  static decode(file: Uint8Array, key: IndexKey): SegmentIndex | null {
+    if (file.length < HEADER_BYTES + MAC_BYTES) return null;
     // A private, aligned copy: the typed-array columns below are views into it.
     const bytes = new Uint8Array(file);
     const view = new DataView(bytes.buffer);
     if (new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC || view.getUint32(8, true) !== VERSION) return null;
-    if (new Uint32Array(bytes.buffer, 60, 1)[0] !== BYTE_ORDER_MARK) return null;
-    const end = bytes.length - 4;
-    if (view.getUint32(end, true) !== crc32(bytes.subarray(0, end)) >>> 0) return null;
+    if (new Uint32Array(bytes.buffer, 56, 1)[0] !== BYTE_ORDER_MARK) return null;
+    const end = bytes.length - MAC_BYTES;
+    if (!timingSafeEqual(macOf(key, bytes.subarray(0, end)), bytes.subarray(end))) return null;
     const n = view.getUint32(12, true);
-    const stringCount = view.getUint32(52, true);
-    const stringBytes = view.getUint32(56, true);
+    const stringCount = view.getUint32(48, true);
+    const stringBytes = view.getUint32(52, true);
     if (HEADER_BYTES + 30 * n + stringBytes !== end) return null;
     const index = new SegmentIndex(view.getFloat64(16, true), 0);
     index.count = n;
     index.coveredBytes = view.getFloat64(24, true);
     index.ino = view.getFloat64(32, true);
     index.dev = view.getFloat64(40, true);
-    index.tailCrc = view.getUint32(48, true);
+    index.lastLeaf = bytes.slice(LEAF_AT, LEAF_AT + HASH_BYTES);
     let at = HEADER_BYTES;
     const take = <T>(make: (buffer: ArrayBuffer, offset: number, length: number) => T, width: number): T => {
       const column = make(bytes.buffer, at, n);

@@ -97,7 +97,7 @@ export { proveInclusion } from './prove.js';
 export type { ProveOptions, InclusionProof } from './prove.js';
 export { compileFilter, matchesRecord } from './query-filter.js';
 export type { RecordFilter, CompiledFilter } from './query-filter.js';
-export { openAuditIndex, queryLog, listSessions } from './query-index.js';
+export { openAuditIndex, queryLog, listSessions, indexSecretFromSignerKey } from './query-index.js';
 export type { AuditIndex, AuditIndexOptions, QueryOptions, QueryHit, QueryPage, SessionQueryOptions, SessionSummary, SessionPage } from './query-index.js';
 export { OCSF_VERSION, toOcsf } from './ocsf.js';
 export type { OcsfOptions } from './ocsf.js';

@@ -20,6 +20,11 @@ export interface ProveOptions {
   readonly verifiers?: readonly NoteVerifier[];
   /** A signed checkpoint to prove against; default: the directory's latest (`checkpoint`). */
   readonly checkpoint?: string;
+  /**
+   * The log's id: the checkpoint (its origin) and the record must be this log's. Without it, a
+   * directory holding another log signed with the same key would prove its own records.
+   */
+  readonly logId?: string;
   readonly fs?: StoreFs;
 }
 
@@ -50,6 +55,13 @@ export async function proveInclusion(options: ProveOptions): Promise<InclusionPr
   if ((await fs.statPath(dir)) === null) throw new TollgateError('TG_ERR_USAGE', `there is no audit directory at ${dir}; pass the audit.dir of the gateway`);
   const note = options.checkpoint ?? (await readLatestCheckpoint(fs, dir));
   const checkpoint = openOrParse(note, options.verifiers, options.checkpoint === undefined);
+  if (options.logId !== undefined && checkpoint.origin !== options.logId) {
+    const which = options.checkpoint === undefined ? `the ${CHECKPOINT_FILE} file of ${dir}` : 'the given checkpoint';
+    throw new TollgateError(
+      options.checkpoint === undefined ? 'TG_ERR_AUDIT_TAMPERED' : 'TG_ERR_USAGE',
+      `${which} is a checkpoint of ${JSON.stringify(checkpoint.origin)}, not of ${JSON.stringify(options.logId)}: it belongs to another log; check --dir and --log-id`,
+    );
+  }
   if (seq >= checkpoint.size) {
     throw new TollgateError(
       'TG_ERR_AUDIT_NOT_SIGNED',
@@ -90,6 +102,7 @@ export async function proveInclusion(options: ProveOptions): Promise<InclusionPr
   const parsed = parseRecord(recordBytes);
   if (!parsed.ok) throw tampered(seq, `the record is not a valid record (${parsed.reason}: ${parsed.detail})`);
   if (parsed.record.seq !== seq) throw tampered(seq, `the record at position ${seq} says seq ${parsed.record.seq}`);
+  if (parsed.record.log_id !== checkpoint.origin) throw tampered(seq, `the record belongs to log ${JSON.stringify(parsed.record.log_id)}, not to ${JSON.stringify(checkpoint.origin)}`);
   const text = formatProof({ index: seq, extra: recordBytes, proof, checkpoint: note, leafHash: leaf });
   return { text, seq, record: parsed.record, checkpoint };
 }

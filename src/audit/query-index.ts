@@ -1,8 +1,13 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { link, lstat, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { TollgateError } from '../core/index.js';
-import { EFFECT_ALLOW, EFFECT_DENY, SegmentIndex, UNKNOWN_KIND } from './index-file.js';
+import { EFFECT_ALLOW, EFFECT_DENY, indexKeyOf, MIN_INDEX_SECRET_BYTES, SegmentIndex, UNKNOWN_KIND } from './index-file.js';
+import type { IndexKey } from './index-file.js';
+import { decodeBase64 } from './bytes.js';
+import { leafHash } from './merkle.js';
+import { parseSignerKey } from './native-signing.js';
 import { compileFilter, matchesRecord } from './query-filter.js';
 import type { CompiledFilter, RecordFilter } from './query-filter.js';
 import { parseRecord, RECORD_KINDS } from './record.js';
@@ -19,19 +24,35 @@ import { segmentName } from './store/layout.js';
  * the review pages, which keep one {@link AuditIndex} open and page through it.
  *
  * Before each query the index is brought up to date, segment by segment: a segment whose index
- * file is missing, damaged or stale (replaced, shrunk, its last indexed frame changed) is indexed
- * again from its bytes; a segment that grew (the live one) has only its new tail indexed. Each
- * record a query returns is then read from the segment, decoded and checked against the query
- * and its seq, so a stale index can make a query slower (the segment is indexed again) but never
- * wrong. `audit verify` never reads the index.
+ * file is missing, damaged, unauthenticated or stale (replaced, shrunk, its last indexed record
+ * changed) is indexed again from its bytes; a segment that grew (the live one) has only its new
+ * tail indexed. Each record a query returns is then read from the segment, decoded and checked
+ * against the query and its seq.
+ *
+ * The rows a query skips are never read, so the index decides what a reviewer does not see. An
+ * index file is therefore trusted only when its MAC proves a holder of the index secret built it
+ * (see `index-file`): the gateway derives that secret from its signing key
+ * ({@link indexSecretFromSignerKey}) and keeps the index in `index/` of the audit directory; a
+ * reader without it keeps its own index in a private directory outside the audit directory, under
+ * a random secret of its own, or in memory. Files written by earlier versions fail the check and
+ * are rebuilt. `audit verify` never reads the index.
  */
 
 export interface AuditIndexOptions {
   readonly dir: string;
   /**
-   * Where the index files live. Default: `index/` inside the audit directory. `null`: keep the
-   * index in memory only (for a read-only audit directory). When the default cannot be written,
-   * the index is kept in memory, and {@link AuditIndex.persistent} says so.
+   * The secret that authenticates index files (at least 32 bytes; the gateway's is
+   * {@link indexSecretFromSignerKey} of `audit.signing_key`). With it the index files live in
+   * `indexDir`, by default `index/` inside the audit directory, and are shared with every process
+   * that holds the same secret.
+   */
+  readonly indexSecret?: Uint8Array;
+  /**
+   * Where the index files live. Without `indexSecret` this must be a private directory outside
+   * the audit directory: it is created with mode 0700, must belong to this process's user and be
+   * closed to everyone else, and holds a random secret of its own. Without either option, or
+   * with `null`, the index is kept in memory only. When the directory cannot be created (read
+   * only), the index is kept in memory, and {@link AuditIndex.persistent} says so.
    */
   readonly indexDir?: string | null;
   /** In-memory budget for segment indexes, in bytes. Default 256 MiB. */
@@ -117,23 +138,96 @@ const KIND_CODES = new Map(RECORD_KINDS.map((kind, i) => [kind, i]));
 const REQUEST_KINDS = new Set([KIND_CODES.get('http.request'), KIND_CODES.get('ws.open')]);
 const STATEMENT_KIND = KIND_CODES.get('pg.query');
 
-/** Opens the index of the audit directory `options.dir` (building nothing until first used). */
+/**
+ * Opens the index of the audit directory `options.dir` (building nothing until first used).
+ * Throws `TG_ERR_USAGE` when there is no audit directory, the secret is too short, or a private
+ * index directory is open to other users.
+ */
 export async function openAuditIndex(options: AuditIndexOptions): Promise<AuditIndex> {
   const fs = options.fs ?? nodeStoreFs;
   if ((await fs.statPath(options.dir)) === null) {
     throw new TollgateError('TG_ERR_USAGE', `there is no audit directory at ${options.dir}; pass the audit.dir of the gateway`);
   }
-  let indexDir = options.indexDir === undefined ? join(options.dir, 'index') : options.indexDir;
-  if (indexDir !== null) {
+  const cacheBytes = options.cacheBytes ?? 256 * 1024 * 1024;
+  const memory = () => new FileAuditIndex(fs, options.dir, null, null, cacheBytes);
+  if (options.indexDir === null) return memory();
+  if (options.indexSecret !== undefined) {
+    if (options.indexSecret.length < MIN_INDEX_SECRET_BYTES) throw new TollgateError('TG_ERR_USAGE', `the index secret must be at least ${MIN_INDEX_SECRET_BYTES} bytes`);
+    const indexDir = options.indexDir ?? join(options.dir, 'index');
     try {
       await fs.mkdir(indexDir);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (options.indexDir !== undefined || (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM')) throw error;
-      indexDir = null;
+      if (options.indexDir !== undefined || !isReadOnly(error)) throw error;
+      return memory();
     }
+    return new FileAuditIndex(fs, options.dir, indexDir, indexKeyOf(options.indexSecret), cacheBytes);
   }
-  return new FileAuditIndex(fs, options.dir, indexDir, options.cacheBytes ?? 256 * 1024 * 1024);
+  if (options.indexDir === undefined) return memory();
+  let secret: Uint8Array;
+  try {
+    secret = await privateSecret(options.indexDir);
+  } catch (error) {
+    if (!isReadOnly(error)) throw error;
+    return memory();
+  }
+  return new FileAuditIndex(fs, options.dir, options.indexDir, indexKeyOf(secret), cacheBytes);
+}
+
+function isReadOnly(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EROFS' || code === 'EPERM';
+}
+
+const SIGNER_PREFIX = 'PRIVATE+KEY+';
+const PRIVATE_SECRET_FILE = 'index.secret';
+
+/**
+ * The index secret of a gateway: the 32-byte Ed25519 seed of its checkpoint signing key
+ * (`audit.signing_key`, C2SP signed-note signer key text), which the index key is derived from
+ * with its own HKDF salt and info, so the two keys are independent. Throws
+ * `TG_ERR_AUDIT_KEY_INVALID` for a malformed key.
+ */
+export function indexSecretFromSignerKey(text: string): Uint8Array {
+  // Validates the whole key (name, key ID, algorithm) before its seed is used.
+  parseSignerKey(text);
+  const body = text.slice(SIGNER_PREFIX.length);
+  const encoded = body.slice(body.indexOf('+', body.indexOf('+') + 1) + 1);
+  return decodeBase64(encoded)!.slice(1);
+}
+
+/**
+ * The random secret of a private index directory, created on first use. The directory must be
+ * this user's and closed to others: anyone who could write there could hide records.
+ */
+async function privateSecret(indexDir: string): Promise<Uint8Array> {
+  await mkdir(indexDir, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.();
+  const info = await lstat(indexDir);
+  if (!info.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o077) !== 0) {
+    throw new TollgateError(
+      'TG_ERR_USAGE',
+      `the index directory ${indexDir} is not a directory of this user closed to everyone else (mode 0700); an index there could hide records: run "chmod 700 ${indexDir}" or pass another --index-dir`,
+    );
+  }
+  const path = join(indexDir, PRIVATE_SECRET_FILE);
+  const fresh = randomBytes(32);
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(temp, fresh, { mode: 0o600, flag: 'wx' });
+  try {
+    // link() publishes the whole file or fails: a second process reads the first one's secret.
+    await link(temp, path);
+    return fresh;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await unlink(temp);
+  }
+  const held = await lstat(path);
+  const secret = await readFile(path);
+  if (!held.isFile() || (uid !== undefined && held.uid !== uid) || (held.mode & 0o077) !== 0 || secret.length !== 32) {
+    throw new TollgateError('TG_ERR_USAGE', `${path} is not this user's private index secret (32 bytes, mode 0600); delete it so that a new one is made`);
+  }
+  return new Uint8Array(secret);
 }
 
 /** One query through a freshly opened index: `audit query`. */
@@ -178,16 +272,19 @@ class FileAuditIndex implements AuditIndex {
   readonly #fs: StoreFs;
   readonly #dir: string;
   readonly #indexDir: string | null;
+  /** Authenticates the index files; null when the index lives in memory only. */
+  readonly #key: IndexKey | null;
   /** Segment indexes by segment path; evicted ones are reloaded from their files. */
   readonly #cache: LRUCache<string, SegmentIndex>;
   #segments: LogSegment[] = [];
   /** Serialises refreshes: two queries at once share one. */
   #refreshing: Promise<number> | null = null;
 
-  constructor(fs: StoreFs, dir: string, indexDir: string | null, cacheBytes: number) {
+  constructor(fs: StoreFs, dir: string, indexDir: string | null, key: IndexKey | null, cacheBytes: number) {
     this.#fs = fs;
     this.#dir = dir;
     this.#indexDir = indexDir;
+    this.#key = key;
     this.#cache = new LRUCache<string, SegmentIndex>({
       // In memory only, an evicted index would have to be rebuilt from the log: keep them all.
       maxSize: indexDir === null ? Number.MAX_SAFE_INTEGER : cacheBytes,
@@ -262,21 +359,28 @@ class FileAuditIndex implements AuditIndex {
         }
         index.append(item.offsets[i]!, decoded);
         index.coveredBytes = item.offsets[i]! + record.length + FRAME_OVERHEAD_BYTES;
-        const t = record.byteOffset + record.length;
-        const trailer = new DataView(record.buffer, t, 4);
-        index.tailCrc = trailer.getUint32(0, false);
       }
+      const lastRecord = item.records.at(-1);
+      if (lastRecord !== undefined) index.lastLeaf = leafHash(lastRecord);
     }
     return index.count > before;
   }
 
+  /** Whether the last indexed record is still the one the index was built from (by leaf hash). */
   async #tailUnchanged(segment: LogSegment, index: SegmentIndex): Promise<boolean> {
     if (index.count === 0) return index.coveredBytes === 0;
+    const start = index.offsets[index.count - 1]!;
+    if (!(start < index.coveredBytes)) return false;
     const file = await this.#fs.openReadOnly(segment.path);
     try {
-      const trailer = new Uint8Array(4);
-      const n = await file.read(trailer, 0, 4, index.coveredBytes - 4);
-      return n === 4 && new DataView(trailer.buffer).getUint32(0, false) === index.tailCrc;
+      const frame = new Uint8Array(index.coveredBytes - start);
+      for (let filled = 0; filled < frame.length; ) {
+        const n = await file.read(frame, filled, frame.length - filled, start + filled);
+        if (n === 0) return false;
+        filled += n;
+      }
+      const found = frameAt(frame, 0, frame.length);
+      return found.status === 'ok' && timingSafeEqual(leafHash(found.record), index.lastLeaf);
     } finally {
       await file.close();
     }
@@ -296,17 +400,18 @@ class FileAuditIndex implements AuditIndex {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    return SegmentIndex.decode(bytes) ?? undefined;
+    // Any file that fails its MAC (edited, from an earlier version, written without the key) is rebuilt.
+    return this.#key === null ? undefined : (SegmentIndex.decode(bytes, this.#key) ?? undefined);
   }
 
   /** Writes the index file atomically; another process may be writing the same one. */
   async #save(segment: LogSegment, index: SegmentIndex): Promise<void> {
     const path = this.#fileOf(segment);
-    if (path === null) return;
+    if (path === null || this.#key === null) return;
     const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const file = await this.#fs.replaceFile(temp);
     try {
-      await file.writev([index.encode()], 0);
+      await file.writev([index.encode(this.#key)], 0);
     } finally {
       await file.close();
     }

@@ -35,7 +35,11 @@ import type { ChunkChecker } from './verify-pool.js';
  *   `size` records is the root it signs;
  * - that the log holds at least as many records as every checkpoint covers, which is how a
  *   removed tail is caught. A tail removed together with its checkpoints is caught only with a
- *   checkpoint kept elsewhere (`externalCheckpoint`).
+ *   checkpoint kept elsewhere (`externalCheckpoint`);
+ * - that a log with records holds a stored checkpoint: the store signs the empty tree before it
+ *   writes the first record, so records without any checkpoint mean the checkpoint files were
+ *   deleted (to pass off a log rewritten from seq 0). A history cut back to an earlier entry,
+ *   with the records after it rewritten, is caught only with a checkpoint kept elsewhere.
  *
  * A torn end of the last segment after every checkpoint (an unfinished or interrupted write,
  * which the store cuts when it next opens) is reported, not failed.
@@ -49,7 +53,8 @@ import type { ChunkChecker } from './verify-pool.js';
  * `checkpoint-malformed`, `checkpoint-bad-signature` (a given key's signature does not verify),
  * `checkpoint-unknown-key` (no signature by any given key), `checkpoint-wrong-origin` (a
  * checkpoint of another log), `checkpoint-conflict` (two signed checkpoints for one size with
- * different roots: the log was forked) and `checkpoint-order` (the history goes back in size).
+ * different roots: the log was forked), `checkpoint-order` (the history goes back in size) and
+ * `checkpoint-missing` (records, but no stored checkpoint at all).
  */
 export type VerifyProblem =
   | ChainProblem
@@ -62,7 +67,8 @@ export type VerifyProblem =
   | 'checkpoint-unknown-key'
   | 'checkpoint-wrong-origin'
   | 'checkpoint-conflict'
-  | 'checkpoint-order';
+  | 'checkpoint-order'
+  | 'checkpoint-missing';
 
 export interface VerifyLogOptions {
   readonly dir: string;
@@ -73,7 +79,11 @@ export interface VerifyLogOptions {
   readonly verifiers: readonly NoteVerifier[];
   /** A signed checkpoint saved elsewhere; the log must still contain its tree. */
   readonly externalCheckpoint?: string | Uint8Array;
-  /** The log's id; default: the origin of the `checkpoint` file, else the first record's `log_id`. */
+  /**
+   * The log's id, which every record and checkpoint must carry; default: the origin of the
+   * `checkpoint` file, else the first record's `log_id`. Give it to tell this log from another
+   * one signed with the same key.
+   */
   readonly logId?: string;
   /**
    * Worker threads for the record checks, used when the log is larger than a few chunks.
@@ -183,6 +193,9 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogRes
       history,
       extras: [fileCandidate, external].filter((c): c is Candidate => c !== null),
       chunkBytes,
+      // A gateway creating the log writes its first checkpoint before its first segment; one
+      // that did so after the history was looked at is a new log, not a deleted checkpoint.
+      historyGrew: async () => ((await fs.statPath(historyPath))?.size ?? 0) > historySize,
     });
     return await run.verify(segments);
   } finally {
@@ -280,6 +293,8 @@ interface VerificationSetup {
   readonly history: AsyncGenerator<HistoryEntry>;
   readonly extras: readonly Candidate[];
   readonly chunkBytes: number;
+  /** Whether the history file is longer now than when it was first looked at. */
+  readonly historyGrew: () => Promise<boolean>;
 }
 
 type HistoryItem = { readonly candidate: Candidate } | { readonly failure: string; readonly offset: number };
@@ -325,6 +340,7 @@ class Verification {
     let failure = await this.#readRecords(segments);
     const size = this.#range.size;
     if (failure === null) failure = await this.#checkRemaining(size);
+    if (failure === null && size > 0 && this.#latest === null && !(await this.#s.historyGrew())) failure = this.#missingCheckpoint(size);
     const chunkFailure = await this.#firstChunkFailure();
     // A record problem comes first at the same seq: a sequential check meets the record before
     // the checkpoint that ends on it.
@@ -355,7 +371,8 @@ class Verification {
       const expected = this.#range.size;
       if (segment.firstSeq !== expected) {
         const reason = segment.firstSeq > expected ? 'seq-gap' : 'seq-duplicate';
-        const detail = `segment ${segment.name} starts at seq ${segment.firstSeq}, but the segments before it end at seq ${expected - 1}: ${reason === 'seq-gap' ? 'records or segments are missing' : 'segments overlap'}`;
+        const before = expected === 0 ? 'the log starts at seq 0 and no segment before it holds that record' : `the segments before it end at seq ${expected - 1}`;
+        const detail = `segment ${segment.name} starts at seq ${segment.firstSeq}, but ${before}: ${reason === 'seq-gap' ? 'records or segments are missing' : 'segments overlap'}`;
         return { ok: false, seq: expected, reason, message: detail, segment: segment.name, offset: 0 };
       }
       const reader = readFrames(fs, segment, { last, freshBuffers: this.#s.fresh, chunkBytes: this.#s.chunkBytes });
@@ -434,6 +451,16 @@ class Verification {
       return problem;
     }
     return null;
+  }
+
+  #missingCheckpoint(size: number): LogVerifyFailure {
+    const torn = this.#historyTornAt === null ? 'the files checkpoint and checkpoints are missing or empty' : 'the checkpoint history holds only an incomplete entry';
+    return {
+      ok: false,
+      seq: 0,
+      reason: 'checkpoint-missing',
+      message: `the log holds ${size} records but no signed checkpoint (${torn}), although the gateway signs one before it writes the first record: the checkpoint files were deleted, or the records were not written by the gateway; check them against a checkpoint kept elsewhere (--checkpoint)`,
+    };
   }
 
   #signedBy(signers: readonly string[]): string {

@@ -1,5 +1,5 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { parseSignerKey, type AuditStore } from '../audit/index.js';
+import { indexSecretFromSignerKey, parseSignerKey, type AuditStore } from '../audit/index.js';
 import type { TollgateConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { createIdentity, type Identity } from '../identity/index.js';
@@ -95,6 +95,7 @@ export async function startGateway(config: TollgateConfig, options: StartGateway
       dir: config.audit.dir,
       logId: config.audit.log_id,
       verifierKeys: [parseSignerKey(config.audit.signing_key).verifierKey],
+      indexSecret: indexSecretFromSignerKey(config.audit.signing_key),
       policy,
       store: audit,
       logger,

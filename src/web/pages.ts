@@ -39,6 +39,12 @@ export interface AuditPagesOptions {
   readonly dir: string;
   /** The log id (`audit.log_id`), the origin of its checkpoints. */
   readonly logId: string;
+  /**
+   * Authenticates the query index files under `index/` of the audit directory: the gateway's
+   * `indexSecretFromSignerKey(audit.signing_key)`. Without it the pages trust no index file and
+   * index the log in memory when they start.
+   */
+  readonly indexSecret?: Uint8Array;
   /** Keys that sign the log's checkpoints, as verifier key text; the first is published on the pages. */
   readonly verifierKeys: readonly string[];
   /** Decides the `view` and `export` permissions; a {@link PolicySource} follows config reloads. */
@@ -79,7 +85,7 @@ export async function createAuditPages(options: AuditPagesOptions): Promise<Audi
   if (published === undefined) throw new TollgateError('TG_ERR_USAGE', 'the audit pages need the verifier key of the audit log');
   const key: PublishedKey = { text: options.verifierKeys[0]!, label: `${published.name}+${published.keyId.toString(16).padStart(8, '0')}`, logId: options.logId };
   const assets = await loadAuditAssets();
-  const index = await openAuditIndex({ dir: options.dir });
+  const index = await openAuditIndex({ dir: options.dir, ...(options.indexSecret === undefined ? {} : { indexSecret: options.indexSecret }) });
   const logger = (options.logger ?? silentLogger).child({ component: 'audit-pages' });
   const monitor = new ChainMonitor({ dir: options.dir, logId: options.logId, verifiers, index, logger, ...options.chain, ...(options.clock === undefined ? {} : { clock: options.clock }) });
   const tail = new TailHub({

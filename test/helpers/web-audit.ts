@@ -5,7 +5,7 @@
  * statements classified by the real SQL parser, decided by the real policy).
  */
 import { randomBytes } from 'node:crypto';
-import type { AuditStore } from '../../src/audit/index.js';
+import { indexSecretFromSignerKey, type AuditStore } from '../../src/audit/index.js';
 import type { Clock, Principal } from '../../src/core/index.js';
 import { LivePolicy, compilePolicy, decide, type CompiledPolicy } from '../../src/policy/index.js';
 import { connectEvent, disconnectEvent, queryEvent, resultEvent, type SessionFacts } from '../../src/proxy/postgres/audit-events.js';
@@ -90,6 +90,8 @@ export async function startWebAudit(options: WebAuditOptions = {}): Promise<WebA
       dir: h.config.audit.dir,
       logId: h.config.audit.log_id,
       verifierKeys: [h.auditVerifierKey],
+      // As the gateway wires it (src/cli/gateway.ts): index files authenticated by the signing key.
+      indexSecret: indexSecretFromSignerKey(h.config.audit.signing_key),
       policy: livePolicy,
       store: h.store,
       tailPollMs: 50,

@@ -28,6 +28,7 @@ import {
   writeHistory,
 } from '../helpers/audit-files.js';
 import type { BuiltLog } from '../helpers/audit-files.js';
+import { sampleEvent, sealChain } from '../helpers/audit-records.js';
 
 // The tamper matrix of `audit verify`: a real log written by the file store (40 records in
 // segments of ~9, checkpoints signed at 16, 32 and, on close, 40), copied for each case and
@@ -86,8 +87,8 @@ describe('audit verify on an intact log', () => {
     const latest = parseCheckpointBody(checkpointNote(base.dir).split('\n\n')[0]! + '\n');
     expect(latest.ok && encodeBase64(result.root)).toBe(latest.ok && encodeBase64(latest.checkpoint.rootHash));
     expect(result.signer).toBe(`${parseVerifierKey(base.verifierKey).name}+${parseVerifierKey(base.verifierKey).keyId.toString(16).padStart(8, '0')}`);
-    // History (16, 32, 40) and the checkpoint file (40).
-    expect(result.checkpointsChecked).toBe(4);
+    // History (0, 16, 32, 40) and the checkpoint file (40).
+    expect(result.checkpointsChecked).toBe(5);
   });
 
   it('without a key checks everything but who signed, and says so', async () => {
@@ -231,13 +232,13 @@ describe('audit verify: the tamper matrix', () => {
 
   it('an external checkpoint the log still contains is confirmed', async () => {
     const dir = copyOf();
-    const saved = historyNotes(dir)[1]!;
+    const saved = historyNotes(dir)[2]!;
     expect(await verify(dir, { externalCheckpoint: saved })).toMatchObject({ ok: true, size: 40, external: { size: 32 } });
   });
 
   it("an external checkpoint of another log: checkpoint-wrong-origin at the last seq it covers", async () => {
     const dir = copyOf();
-    const foreign = historyNotes(other.dir)[0]!;
+    const foreign = historyNotes(other.dir)[1]!;
     const result = await verifyLog({ dir, verifiers: [parseVerifierKey(base.verifierKey), parseVerifierKey(other.verifierKey)], externalCheckpoint: foreign });
     expect(failure(result)).toEqual({ seq: 15, reason: 'checkpoint-wrong-origin' });
   });
@@ -277,9 +278,52 @@ describe('audit verify: the tamper matrix', () => {
 
   it('a checkpoint history that goes back in size: checkpoint-order', async () => {
     const dir = copyOf();
-    const [first, second, third] = historyNotes(dir) as [string, string, string];
-    writeHistory(dir, [first, third, second]);
+    const [empty, first, second, third] = historyNotes(dir) as [string, string, string, string];
+    writeHistory(dir, [empty, first, third, second]);
     expect(failure(await verify(dir))).toEqual({ seq: 31, reason: 'checkpoint-order' });
+  });
+});
+
+describe('audit verify: checkpoint files, torn tails and segment names', () => {
+  it('the checkpoint files deleted and the whole log rewritten from seq 0: checkpoint-missing at seq 0', async () => {
+    const dir = copyOf();
+    rmSync(join(dir, 'checkpoint'));
+    rmSync(join(dir, 'checkpoints'));
+    for (const path of segmentPaths(dir)) rmSync(path);
+    const forged = sealChain(base.logId, 40, (i) => ({ ...sampleEvent(i), decision: { effect: 'allow', rule: 'forged', reason: 'forged' } }));
+    writeFileSync(join(dir, '00000000000000000000.seg'), Buffer.concat(forged.map((record) => frameOf(record.bytes))));
+    const result = await verify(dir);
+    expect(failure(result)).toEqual({ seq: 0, reason: 'checkpoint-missing' });
+    expect(!result.ok && result.message).toContain('40 records but no signed checkpoint');
+  });
+
+  it('a log with no records and its first checkpoint verifies', async () => {
+    const empty = await buildLog({ records: 0 });
+    scratch.push(empty.dir);
+    expect(await verifyLog({ dir: empty.dir, verifiers: [parseVerifierKey(empty.verifierKey)] })).toMatchObject({ ok: true, size: 0, checkpoint: { size: 0 } });
+  });
+
+  it('a flipped byte in the last record, after the last checkpoint: bad-crc, not an unfinished write', async () => {
+    const dir = copyOf();
+    // As the files stand while records after the checkpoint of 32 wait for the next one.
+    const notes = historyNotes(dir).slice(0, -1);
+    writeHistory(dir, notes);
+    writeFileSync(join(dir, 'checkpoint'), notes.at(-1)!);
+    const frame = frameAtSeq(dir, 39);
+    const bytes = readFileSync(frame.path);
+    bytes[frame.offset + 4 + 20]! ^= 0x01;
+    writeFileSync(frame.path, bytes);
+    expect(failure(await verify(dir))).toEqual({ seq: 39, reason: 'bad-crc' });
+  });
+
+  it('the first segment renamed: seq-gap at seq 0, saying that the log starts there', async () => {
+    const dir = copyOf();
+    const first = segmentPaths(dir)[0]!;
+    renameSync(first, join(dir, '00000000000000000001.seg'));
+    const result = await verify(dir);
+    expect(failure(result)).toEqual({ seq: 0, reason: 'seq-gap' });
+    expect(!result.ok && result.message).toContain('the log starts at seq 0');
+    expect(!result.ok && result.message).not.toContain('seq -1');
   });
 });
 

@@ -83,14 +83,14 @@ describe('tollgate audit verify', () => {
     const keyId = parseVerifierKey(verifierKey).keyId.toString(16).padStart(8, '0');
     for (const key of [verifierKey, 'keys/gw.example.com_audit.pub']) {
       const run = await tollgate(['audit', 'verify', '--dir', 'audit', '--key', key]);
-      expect(run).toEqual({ code: 0, stdout: `ok: 30 records, root ${root}, checkpoint signed by gw.example.com/audit+${keyId}\n`, stderr: '' });
+      expect(run).toEqual({ code: 0, stdout: `ok: 30 records of log gw.example.com/audit, root ${root}, checkpoint signed by gw.example.com/audit+${keyId}\n`, stderr: '' });
     }
   });
 
   it('without --key it checks the rest and says the signatures were not', async () => {
     const run = await tollgate(['audit', 'verify', '--dir', 'audit']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^ok: 30 records, root \S+, checkpoint of 30 records not authenticated \(no --key\)\n$/);
+    expect(run.stdout).toMatch(/^ok: 30 records of log gw\.example\.com\/audit, root \S+, checkpoint of 30 records not authenticated \(no --key\)\n$/);
     expect(run.stderr).toContain('pass --key');
   });
 
@@ -114,12 +114,37 @@ describe('tollgate audit verify', () => {
     const notes = historyNotes(dir);
     // Records 20..29 removed with their checkpoint: the log alone looks whole.
     cutAt(dir, 20);
-    writeFileSync(join(dir, 'checkpoints'), `\u001e${notes[0]}`);
-    writeFileSync(join(dir, 'checkpoint'), notes[0]!);
+    writeFileSync(join(dir, 'checkpoints'), `\u001e${notes[0]}\u001e${notes[1]}`);
+    writeFileSync(join(dir, 'checkpoint'), notes[1]!);
     expect((await tollgate(['audit', 'verify', '--dir', dir, '--key', verifierKey])).code).toBe(0);
     const run = await tollgate(['audit', 'verify', '--dir', dir, '--key', verifierKey, '--checkpoint', 'saved.checkpoint']);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^fail: seq 20: truncated: the log holds 20 records but the external checkpoint/);
+  });
+
+  it('with --log-id tells this log from another one signed with the same key (exit 1), and names the log it checked', async () => {
+    const other = await buildLog({ logId: 'gw.example.com/other', records: 5, event, signerKey: log.signerKey, dir: join(workDir, 'other') });
+    const plain = await tollgate(['audit', 'verify', '--dir', other.dir, '--key', verifierKey]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^ok: 5 records of log gw\.example\.com\/other, /);
+    const run = await tollgate(['audit', 'verify', '--dir', other.dir, '--key', verifierKey, '--log-id', 'gw.example.com/audit']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^fail: seq 0: checkpoint-wrong-origin: .* of "gw\.example\.com\/other", not of this log \("gw\.example\.com\/audit"\)/);
+    const ours = await tollgate(['audit', 'verify', '--dir', 'audit', '--key', verifierKey, '--log-id', 'gw.example.com/audit']);
+    expect(ours.code).toBe(0);
+    const proof = await tollgate(['audit', 'prove', '--dir', other.dir, '--seq', '1', '--key', verifierKey, '--log-id', 'gw.example.com/audit']);
+    expect(proof.code).toBe(1);
+    expect(proof.stderr).toContain('is a checkpoint of "gw.example.com/other", not of "gw.example.com/audit"');
+    expect((await tollgate(['audit', 'prove', '--dir', 'audit', '--seq', '1', '--key', verifierKey, '--log-id', 'gw.example.com/audit'])).code).toBe(0);
+  });
+
+  it('refuses records whose checkpoint files were deleted (exit 1, checkpoint-missing)', async () => {
+    const dir = copyLog();
+    rmSync(join(dir, 'checkpoint'));
+    rmSync(join(dir, 'checkpoints'));
+    const run = await tollgate(['audit', 'verify', '--dir', dir, '--key', verifierKey]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^fail: seq 0: checkpoint-missing: the log holds 30 records but no signed checkpoint/);
   });
 
   it('exits 2 for usage errors: no --dir, a missing directory, a malformed key', async () => {

@@ -306,6 +306,6 @@ describe('tollgate demo as a child process', () => {
     expect(args).toEqual(['audit', 'verify', '--dir', auditDir, '--key', join(dataDir, 'secrets', 'audit.pub')]);
     const verified = await run(process.execPath, [MAIN, ...(args ?? [])], {}, root);
     expect(verified.code, verified.stderr).toBe(0);
-    expect(verified.stdout).toMatch(new RegExp(`^ok: ${frames.length} records, root \\S+, checkpoint signed by demo\\.tollgate\\.local/audit\\+[0-9a-f]{8}\\n$`));
+    expect(verified.stdout).toMatch(new RegExp(`^ok: ${frames.length} records of log demo\\.tollgate\\.local/audit, root \\S+, checkpoint signed by demo\\.tollgate\\.local/audit\\+[0-9a-f]{8}\\n$`));
   }, 120_000);
 });

@@ -146,7 +146,10 @@ async function readHistoryTail(
   const last = tail.lastIndexOf(HISTORY_SEPARATOR);
   if (last < 0) throw tampered(`the last ${windowBytes} bytes of the checkpoint history ${path} hold no entry separator`, { file: path });
   const entry = openSigned(tail.subarray(last + 1), verifier, logId);
-  if (!('problem' in entry)) return { latest: entry, end: size, cut: null };
+  if (!('problem' in entry)) {
+    checkFollows(tail, last, start, entry, verifier, logId, path);
+    return { latest: entry, end: size, cut: null };
+  }
   if (!entry.malformed) {
     throw tampered(`the last entry of the checkpoint history ${path} does not verify with the log's signing key and log id (${entry.problem}); ${KEY_HINT}`, {
       file: path,
@@ -166,11 +169,39 @@ async function readHistoryTail(
         offset: start + previous,
       });
     }
+    checkFollows(tail, previous, start, before, verifier, logId, path);
     latest = before;
   } else if (start > 0) {
     throw tampered(`the checkpoint history ${path} holds a damaged entry of more than ${windowBytes} bytes`, { file: path });
   }
   return { latest, end: cut.offset, cut };
+}
+
+/**
+ * Refuses a latest history entry (at `at` of `tail`) that does not follow the entry before it:
+ * the store appends only checkpoints of a larger tree, so a smaller or conflicting one is a stale
+ * note appended by someone else, to have the store sign over records rewritten after it.
+ */
+function checkFollows(tail: Uint8Array, at: number, start: number, latest: SignedCheckpoint, verifier: NoteVerifier, logId: string, path: string): void {
+  if (at === 0) return;
+  const previous = tail.lastIndexOf(HISTORY_SEPARATOR, at - 1);
+  // The window holds far more than two notes; an entry before a window start is out of reach.
+  if (previous < 0) return;
+  const before = openSigned(tail.subarray(previous + 1, at), verifier, logId);
+  if ('problem' in before) {
+    throw tampered(`an entry of the checkpoint history ${path} does not verify with the log's signing key and log id (${before.problem}); ${KEY_HINT}`, {
+      file: path,
+      offset: start + previous,
+    });
+  }
+  const [size, earlier] = [latest.checkpoint.size, before.checkpoint.size];
+  if (size < earlier || (size === earlier && latest.note !== before.note)) {
+    const what = size < earlier ? 'smaller than' : 'for the same size as, with another root than,';
+    throw tampered(
+      `the last entry of the checkpoint history ${path} (size ${size}) is ${what} the entry before it (size ${earlier}): an old checkpoint was appended to the history. Nothing was changed; run "tollgate audit verify" on the directory for the full report, then move the directory aside and start a new log`,
+      { file: path, offset: start + at, size, previousSize: earlier },
+    );
+  }
 }
 
 /** Cuts the history back to `length` bytes (after a torn last entry was recorded). */

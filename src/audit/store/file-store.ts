@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { silentLogger, systemClock, TollgateError } from '../../core/index.js';
 import type { Clock, Logger } from '../../core/index.js';
 import { bytesToHex } from '../bytes.js';
+import { emptyRoot } from '../merkle.js';
 import type { CompactRange } from '../merkle.js';
 import { genesisPrev } from '../genesis.js';
 import { formatCheckpointBody, parseVerifierKey, signNote } from '../note.js';
@@ -197,6 +198,12 @@ async function openStore(settings: Settings): Promise<AuditStore> {
     const files = await loadCheckpointFiles(fs, dir, verifier, settings.logId);
     if (files.reinstalled) settings.logger.info({ dir }, 'audit checkpoint file restored from the checkpoint history (a replacement was interrupted)');
     const log = await recoverSegments(fs, segmentsOf(dir, names), settings.logId, files.latest?.checkpoint ?? null);
+    let signed = files.latest;
+    let historyEnd = files.historyEnd;
+    if (signed === null) {
+      if (log.size > 0) throw checkpointMissing(dir, log.size);
+      ({ signed, historyEnd } = await startLog(settings, historyEnd));
+    }
     let segment: Segment;
     let segmentCount = log.segmentCount;
     if (log.tail === null) {
@@ -220,8 +227,8 @@ async function openStore(settings: Settings): Promise<AuditStore> {
       size: log.size,
       lastLeafHash: log.lastLeafHash,
       range: log.range,
-      checkpoint: files.latest,
-      historyEnd: files.historyEnd,
+      checkpoint: signed,
+      historyEnd,
     });
     const cuts: (SegmentCut | HistoryCut)[] = [];
     if (files.historyCut !== null) cuts.push(files.historyCut);
@@ -243,6 +250,32 @@ async function openStore(settings: Settings): Promise<AuditStore> {
     await lock.release().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Starts a new log: signs the checkpoint of the empty tree and makes it durable (the history
+ * entry, then the `checkpoint` file) before the first segment exists. From then on a directory
+ * whose segments hold records always holds a signed checkpoint, so checkpoint files deleted to
+ * pass off rewritten records are tampering, for the store and for `audit verify`. A crash before
+ * the entry is durable leaves an empty directory or a torn entry (cut on the next open as usual),
+ * a crash after it a history without segments: either opens as a new, empty log.
+ */
+async function startLog(settings: Settings, historyEnd: number): Promise<{ signed: SignedCheckpointNote; historyEnd: number }> {
+  const { fs, dir, logId, signer } = settings;
+  const checkpoint = { origin: logId, size: 0, rootHash: emptyRoot() };
+  const note = signNote(formatCheckpointBody(checkpoint), signer);
+  const end = await appendHistoryEntry(fs, dir, historyEnd, note);
+  await replaceCheckpointFile(fs, dir, note);
+  return { signed: { checkpoint, note }, historyEnd: end };
+}
+
+/** Records without any signed checkpoint: {@link startLog} signs one before the first record, so the checkpoint files were removed. */
+function checkpointMissing(dir: string, size: number): TollgateError {
+  return new TollgateError(
+    'TG_ERR_AUDIT_TAMPERED',
+    `the audit log fails verification at seq 0: checkpoint-missing: ${dir} holds ${size} records but no signed checkpoint (the files checkpoint and checkpoints are missing or empty), and the store signs one before it writes the first record: they were deleted, or the records were not written by this gateway. Nothing was changed; check the records against a checkpoint kept elsewhere with "tollgate audit verify --dir ${dir} --key <verifier key> --checkpoint <file>", then move the directory aside and start a new log`,
+    { details: { seq: 0, reason: 'checkpoint-missing', records: size } },
+  );
 }
 
 /**

@@ -10,7 +10,7 @@ import type { StoreFs } from './file-io.js';
 import { FRAME_OVERHEAD_BYTES, frameAt, MAX_FRAME_RECORD_BYTES } from './frame.js';
 import { UNFINISHED_TAIL_MAX_BYTES } from './in-flight.js';
 import { segmentName } from './layout.js';
-import { unfinishedWrites } from './unfinished-tail.js';
+import { tornBySectorZeros, unfinishedWrites } from './unfinished-tail.js';
 import type { SegmentEntry } from './layout.js';
 
 /** Why the end of the last segment was cut on open. */
@@ -19,7 +19,8 @@ export type TornTailReason =
   | 'incomplete-frame'
   /**
    * The last frame (the last one before the end of the file or its preallocated zeros) fails its
-   * CRC: a write whose pages did not all reach the disk.
+   * CRC because its bytes are zeros from a sector boundary to its end: a write whose pages did
+   * not all reach the disk. A last frame that fails its CRC otherwise is damage.
    */
   | 'crc-mismatch'
   /**
@@ -242,11 +243,12 @@ async function scan(fs: StoreFs, segments: readonly SegmentEntry[], logId: strin
  *   boundary followed by nothing but zeros is the end of the log, not damage.
  * - a {@link TornWrite}: what interrupted writes leave, which the store cuts (and records) on
  *   its next open: a frame cut short by the end of the file, a last frame that fails its CRC
- *   with nothing but zeros (or nothing) after it, or the batches that were in flight together
+ *   because it is zeros from a sector boundary to its end, with nothing but zeros (or nothing)
+ *   after it, or the batches that were in flight together
  *   with a gap of zeros where one of them did not land (no further from the end than those
  *   batches reach, {@link UNFINISHED_TAIL_MAX_BYTES}), or the rest of a cut that the frame
  *   before it (at `previous`, when known) announced.
- * - `'damage'`: anything else, such as altered bytes in a frame with data after it.
+ * - `'damage'`: anything else, such as altered bytes in a frame, the last one included.
  */
 export async function classifyTail(
   fs: StoreFs,
@@ -260,7 +262,7 @@ export async function classifyTail(
   if (found.status === 'incomplete') return { reason: 'incomplete-frame', bytes: size - offset };
   if (found.status === 'bad-crc') {
     const next = base + found.next;
-    if (next === size || (await allZero(fs, path, next, size))) return { reason: 'crc-mismatch', bytes: next - offset };
+    if ((next === size || (await allZero(fs, path, next, size))) && (await tornFrame(fs, path, offset, next))) return { reason: 'crc-mismatch', bytes: next - offset };
   } else if (found.length === 0 && (await allZero(fs, path, offset, size))) {
     return 'end';
   }
@@ -297,6 +299,22 @@ async function interruptedCut(fs: StoreFs, path: string, previous: number | null
   if (cutEnd <= offset) return null;
   if (cutEnd < size && !(await allZero(fs, path, cutEnd, size))) return null;
   return { reason: 'cut-interrupted', bytes: Math.min(cutEnd, size) - offset };
+}
+
+/** Whether the whole frame at `[offset, next)` that fails its CRC was cut short by a write (see {@link tornBySectorZeros}). */
+async function tornFrame(fs: StoreFs, path: string, offset: number, next: number): Promise<boolean> {
+  const frame = Buffer.allocUnsafe(next - offset);
+  const file = await fs.openReadOnly(path);
+  try {
+    for (let have = 0; have < frame.length; ) {
+      const n = await file.read(frame, have, frame.length - have, offset + have);
+      if (n === 0) return false;
+      have += n;
+    }
+  } finally {
+    await file.close();
+  }
+  return tornBySectorZeros(frame, offset);
 }
 
 /** The tail from `offset` as unfinished batch writes, or null when it is not what they leave. */

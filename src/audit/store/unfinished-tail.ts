@@ -62,6 +62,24 @@ export function unfinishedWrites(bytes: Uint8Array, fileOffset: number, toFileEn
 }
 
 /**
+ * Whether `frame`, a whole frame that fails its CRC and starts at `fileOffset` of the last
+ * segment, is what a write cut short leaves: its record begins as every record does, and its
+ * bytes are zeros from a sector boundary to its end. A frame with altered bytes and no such zeros
+ * is damage, even after the last checkpoint. Pure.
+ *
+ * A write cut short never leaves a frame torn inside a sector. Killed while the kernel copies a
+ * write into the page cache, a process leaves a prefix of it that ends at a page boundary of the
+ * file (Linux checks for a fatal signal between pages, not within one); measured here, a
+ * 256 MiB O_DSYNC write from a non-aligned offset, killed at twelve moments into preallocated or
+ * new space, always left its bytes up to a 4096-byte file offset and the old zeros (or the end
+ * of the file) after them. A power loss leaves whole sectors: a disk writes a 512-byte sector
+ * entirely or not at all.
+ */
+export function tornBySectorZeros(frame: Uint8Array, fileOffset: number): boolean {
+  return startsLikeRecord(frame, 0) && zerosCutting(frame, 0, fileOffset) >= 0;
+}
+
+/**
  * Where the zeros that cut the frame at `at` begin: `at` itself when its length word is zero
  * (nothing of it was written), else the first sector boundary after its last non-zero byte, when
  * that falls inside the frame. -1 when the frame is not cut by zeros.

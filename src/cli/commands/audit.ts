@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { mkdir, open, readFile, realpath, stat } from 'node:fs/promises';
+import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Option } from 'commander';
 import type { Command } from 'commander';
@@ -37,6 +38,7 @@ export function registerAuditCommand(program: Command, io: CliIo): void {
     .requiredOption('--dir <dir>', 'the audit directory (audit.dir)')
     .option('--key <key>', "the log's verifier key (name+id+base64, or a file holding it, such as NAME.pub); repeatable", collect, [])
     .option('--checkpoint <file>', 'a signed checkpoint saved elsewhere: the log must still contain its tree (catches a cut-off tail)')
+    .option('--log-id <id>', "the log's id (audit.log_id): every record and checkpoint must carry it (tells this log from another one signed with the same key)")
     .option('--workers <n>', 'threads for the record checks (default: one per CPU core; 0 checks in one thread)')
     .option('--json', 'print the result as one JSON object')
     .action(async (options: VerifyFlags) => {
@@ -46,6 +48,7 @@ export function registerAuditCommand(program: Command, io: CliIo): void {
         dir: pathOf(options.dir, io),
         verifiers,
         ...(external === undefined ? {} : { externalCheckpoint: external }),
+        ...(options.logId === undefined ? {} : { logId: logIdOf(options.logId) }),
         workers: workersOf(options.workers),
       });
       if (options.json === true) {
@@ -65,6 +68,7 @@ export function registerAuditCommand(program: Command, io: CliIo): void {
     .requiredOption('--seq <n>', 'the seq of the record to prove')
     .option('--key <key>', "check the checkpoint's signature with this verifier key (or a file holding it); repeatable", collect, [])
     .option('--checkpoint <file>', 'prove against this signed checkpoint instead of the latest one')
+    .option('--log-id <id>', "the log's id (audit.log_id): the checkpoint and the record must be this log's")
     .action(async (options: ProveFlags) => {
       const verifiers = await readKeys(options.key, io);
       const checkpoint = options.checkpoint === undefined ? undefined : await readText(options.checkpoint, '--checkpoint', io);
@@ -73,6 +77,7 @@ export function registerAuditCommand(program: Command, io: CliIo): void {
         seq: wholeNumber(options.seq, '--seq'),
         ...(verifiers.length === 0 ? {} : { verifiers }),
         ...(checkpoint === undefined ? {} : { checkpoint }),
+        ...(options.logId === undefined ? {} : { logId: logIdOf(options.logId) }),
       });
       io.stdout(proof.text);
       io.stderr(`record ${proof.seq} (${proof.record.kind}) is in the tree of ${proof.checkpoint.size} records that ${proof.checkpoint.origin} signed\n`);
@@ -88,15 +93,15 @@ export function registerAuditCommand(program: Command, io: CliIo): void {
     .option('--cursor <cursor>', 'continue after the page that printed this cursor')
     .option('--sessions', 'list sessions (records grouped by session_id) instead of records')
     .option('--json', 'one JSON object per line instead of a table')
-    .option('--index-dir <dir>', 'where to keep the index (default: index/ in the audit directory)')
+    .option('--index-dir <dir>', "a private directory (mode 0700) for this user's copy of the index (default: under $XDG_CACHE_HOME or ~/.cache/tollgate)")
     .action(async (options: QueryFlags) => {
       const filter = filterOf(options);
-      const index = await openAuditIndex({
-        dir: pathOf(options.dir, io),
-        ...(options.indexDir === undefined ? {} : { indexDir: pathOf(options.indexDir, io) }),
-      });
+      const dir = pathOf(options.dir, io);
+      // Index files in the audit directory are trusted only by holders of the signing key; this
+      // command keeps its own, private to the user who runs it.
+      const index = await openAuditIndex({ dir, indexDir: options.indexDir === undefined ? await privateIndexDir(dir, io) : pathOf(options.indexDir, io) });
       try {
-        if (!index.persistent) io.stderr('note: the audit directory is read-only, so the index was built in memory; pass --index-dir to keep one\n');
+        if (!index.persistent) io.stderr('note: the index directory cannot be written, so the index was built in memory; pass --index-dir to keep one\n');
         const limit = wholeNumber(options.limit, '--limit');
         const cursor = options.cursor === undefined ? {} : { cursor: options.cursor };
         let next: string | null;
@@ -172,6 +177,7 @@ interface VerifyFlags {
   dir: string;
   key: string[];
   checkpoint?: string;
+  logId?: string;
   workers?: string;
   json?: boolean;
 }
@@ -181,6 +187,7 @@ interface ProveFlags {
   seq: string;
   key: string[];
   checkpoint?: string;
+  logId?: string;
 }
 
 interface FilterFlags {
@@ -230,6 +237,13 @@ function addFilterOptions(command: Command): Command {
     .option('--text <text>', "text anywhere in the record's JSON, any case");
 }
 
+/** This user's index cache for one audit directory, named by a hash of its real path. */
+async function privateIndexDir(dir: string, io: CliIo): Promise<string> {
+  const cache = io.env['XDG_CACHE_HOME'] || join(io.env['HOME'] || homedir(), '.cache');
+  const real = await realpath(dir).catch(() => dir);
+  return join(cache, 'tollgate', 'audit-index', createHash('sha256').update(real).digest('hex').slice(0, 32));
+}
+
 function pathOf(path: string, io: CliIo): string {
   return isAbsolute(path) ? path : resolve(io.cwd, path);
 }
@@ -237,6 +251,11 @@ function pathOf(path: string, io: CliIo): string {
 function wholeNumber(text: string, flag: string): number {
   if (!/^(0|[1-9][0-9]{0,15})$/.test(text)) throw new TollgateError('TG_ERR_USAGE', `${flag} must be a whole number, not "${text}"`);
   return Number(text);
+}
+
+function logIdOf(text: string): string {
+  if (text === '') throw new TollgateError('TG_ERR_USAGE', '--log-id must not be empty: pass the audit.log_id of the gateway');
+  return text;
 }
 
 function workersOf(text: string | undefined): number {
@@ -317,7 +336,8 @@ function printVerified(result: LogVerified, io: CliIo): void {
   if (result.checkpoint === null) signed = 'no signed checkpoint yet';
   else if (!result.signaturesChecked) signed = `checkpoint of ${result.checkpoint.size} records not authenticated (no --key)`;
   else signed = `checkpoint signed by ${result.signer ?? 'nobody'}`;
-  io.stdout(`ok: ${result.size} records, root ${root}, ${signed}\n`);
+  const log = result.logId === null ? '' : ` of log ${result.logId}`;
+  io.stdout(`ok: ${result.size} records${log}, root ${root}, ${signed}\n`);
   if (result.external !== null) io.stdout(`ok: the log contains the tree of the external checkpoint (${result.external.size} records)\n`);
   if (result.checkpoint !== null && result.size > result.checkpoint.size) {
     io.stderr(`note: the last ${result.size - result.checkpoint.size} records are after the latest checkpoint (size ${result.checkpoint.size}): no signature covers them yet\n`);

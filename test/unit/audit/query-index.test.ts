@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listSessions, openFileStore, openAuditIndex, parseSignerKey, parseVerifierKey, queryLog, verifyLog } from '../../../src/audit/index.js';
+import { indexSecretFromSignerKey, listSessions, openFileStore, openAuditIndex, parseSignerKey, parseVerifierKey, queryLog, verifyLog } from '../../../src/audit/index.js';
 import type { AuditEvent, QueryOptions, SessionSummary } from '../../../src/audit/index.js';
 import { manualClock } from '../../../src/core/index.js';
 import { buildLog, editRecord, framesOf, recordBytes } from '../../helpers/audit-files.js';
@@ -119,9 +119,9 @@ describe('queryLog', () => {
     expect(seen).toEqual(expected);
   });
 
-  it('saves one index file per segment and never needs them to verify', async () => {
+  it('saves one index file per segment, with the index secret, and never needs them to verify', async () => {
     const dir = copyOf();
-    await queryLog({ dir, user: 'ana@example.com' });
+    await queryLog({ dir, user: 'ana@example.com', indexSecret: indexSecretFromSignerKey(log.signerKey) });
     const segments = readdirSync(dir).filter((name) => name.endsWith('.seg'));
     const indexes = readdirSync(join(dir, 'index'));
     expect(indexes.sort()).toEqual(segments.map((name) => name.replace('.seg', '.idx')).sort());
@@ -132,12 +132,13 @@ describe('queryLog', () => {
   it('rebuilds a damaged index file and answers the same', async () => {
     const dir = copyOf();
     const expected = reference(scan(dir), { effect: 'deny' });
-    await queryLog({ dir, effect: 'deny' });
+    const indexSecret = indexSecretFromSignerKey(log.signerKey);
+    await queryLog({ dir, effect: 'deny', indexSecret });
     const file = join(dir, 'index', readdirSync(join(dir, 'index'))[1]!);
     const bytes = readFileSync(file);
     bytes[100]! ^= 0xff;
     writeFileSync(file, bytes);
-    expect((await queryLog({ dir, effect: 'deny', limit: 1000 })).records.map((hit) => hit.seq)).toEqual(expected);
+    expect((await queryLog({ dir, effect: 'deny', limit: 1000, indexSecret })).records.map((hit) => hit.seq)).toEqual(expected);
     expect(readFileSync(file)).not.toEqual(bytes);
   });
 

@@ -61,11 +61,12 @@ describe('file store checkpoints', () => {
     await store.append(sampleEvent(0));
     await waitFor(() => store.state().checkpointSize === 1, 'the first checkpoint');
     await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(history(dir)).toHaveLength(1);
+    expect(history(dir)).toHaveLength(2);
     await store.append(sampleEvent(1));
     await waitFor(() => store.state().checkpointSize === 2, 'the second checkpoint');
     const notes = history(dir);
-    expect(notes.map((n) => verified(n).size)).toEqual([1, 2]);
+    // The empty tree, signed when the log was created, then one per growth.
+    expect(notes.map((n) => verified(n).size)).toEqual([0, 1, 2]);
   });
 
   it('signs a final checkpoint at close and appends it to the history', async () => {
@@ -77,18 +78,23 @@ describe('file store checkpoints', () => {
     for (let i = 3; i < 10; i++) await store.append(sampleEvent(i));
     await store.close();
     const notes = history(dir);
-    expect(notes.map((n) => verified(n).size)).toEqual([3, 10]);
-    expect(readFileSync(join(dir, 'checkpoint'), 'utf8')).toBe(notes[1]);
-    expect(Buffer.from(verified(notes[1]!).rootHash).toString('hex')).toBe(rootOfLog(dir, 10));
-    expect(Buffer.from(verified(notes[0]!).rootHash).toString('hex')).toBe(rootOfLog(dir, 3));
+    expect(notes.map((n) => verified(n).size)).toEqual([0, 3, 10]);
+    expect(readFileSync(join(dir, 'checkpoint'), 'utf8')).toBe(notes[2]);
+    expect(Buffer.from(verified(notes[2]!).rootHash).toString('hex')).toBe(rootOfLog(dir, 10));
+    expect(Buffer.from(verified(notes[1]!).rootHash).toString('hex')).toBe(rootOfLog(dir, 3));
   });
 
-  it('closing a store with nothing new signs nothing', async () => {
+  it('closing a store with nothing new signs nothing after the checkpoint of the empty log', async () => {
     const dir = newDir();
     const store = await open(dir);
+    const empty = readFileSync(join(dir, 'checkpoint'), 'utf8');
+    expect(verified(empty).size).toBe(0);
     await store.close();
-    expect(existsSync(join(dir, 'checkpoint'))).toBe(false);
-    expect(existsSync(join(dir, 'checkpoints'))).toBe(false);
+    expect(history(dir)).toEqual([empty]);
+    expect(readFileSync(join(dir, 'checkpoint'), 'utf8')).toBe(empty);
+    const again = await open(dir);
+    await again.close();
+    expect(history(dir)).toEqual([empty]);
   });
 
   it('replaces the checkpoint file through a synced temp file and rename, leaving no temp file', async () => {

@@ -148,25 +148,15 @@ describe('file store recovery: torn tails are cut and recorded', () => {
     await expectTampered(image, 9, 'invalid-record');
   });
 
-  it('cuts a whole last frame that fails its CRC when no checkpoint covers it', async () => {
-    const dir = await crashImage(5, 3);
-    const last = readLog(dir).frames[7]!;
-    flipRecordByte(dir, 7);
-    const store = await open(dir);
-    await store.close();
-    const { records } = readLog(dir);
-    expect(records).toHaveLength(8);
-    expect(records[7]).toMatchObject({ kind: 'audit.recovered', data: { file: FIRST, offset: last.offset, bytes: last.length, reason: 'crc-mismatch', seq: 7 } });
-  });
-
   it('cuts a torn frame followed by preallocated zeros, counting only the torn bytes', async () => {
     const dir = await crashImage(5, 3);
     const end = logEnd(dir, FIRST);
     expect(statSync(join(dir, FIRST)).size).toBeGreaterThan(end);
-    // A write interrupted inside a frame: its header and a few bytes landed, the rest is zeros.
-    const next = frameOf(Buffer.from('{"x":"torn"}'));
+    // A write interrupted inside a frame: what landed ends at a sector boundary, the rest is zeros.
+    const boundary = Math.ceil((end + 16) / 512) * 512;
+    const next = frameOf(Buffer.from(`{"data":{"pad":"${'t'.repeat(boundary - end + 100)}"}}`));
     const bytes = readFileSync(join(dir, FIRST));
-    next.subarray(0, 9).copy(bytes, end);
+    next.subarray(0, boundary - end).copy(bytes, end);
     writeFileSync(join(dir, FIRST), bytes);
     const store = await open(dir);
     expect(store.state()).toMatchObject({ status: 'ready', size: 9 });
@@ -260,6 +250,68 @@ describe('file store recovery: torn tails are cut and recorded', () => {
 });
 
 describe('file store recovery: other damage is tampering', () => {
+  it('refuses a last frame with one flipped byte after the checkpoint, followed by preallocated zeros: not an unfinished write', async () => {
+    const dir = await crashImage(5, 3);
+    flipRecordByte(dir, 7);
+    await expectTampered(dir, 7, 'invalid-record');
+  });
+
+  it('refuses a last frame with one flipped byte after the checkpoint at the end of the file', async () => {
+    const dir = await crashImage(5, 3);
+    trimPreallocated(dir);
+    flipRecordByte(dir, 7);
+    await expectTampered(dir, 7, 'invalid-record');
+  });
+
+  it('refuses a last frame torn inside a sector, which no interrupted write leaves', async () => {
+    const dir = await crashImage(5, 3);
+    const last = readLog(dir).frames[7]!;
+    const path = join(dir, FIRST);
+    const bytes = readFileSync(path);
+    // Zeros to the frame's end from just after the last sector boundary in it, not from one.
+    const to = last.offset + last.length;
+    const from = Math.max(Math.floor((to - 1) / 512) * 512 + 1, last.offset + 12);
+    expect(from).toBeLessThan(to - 2);
+    bytes.fill(0, from, to);
+    writeFileSync(path, bytes);
+    await expectTampered(dir, 7, 'invalid-record');
+  });
+
+  it('refuses records without any checkpoint files: the store signs one before the first record', async () => {
+    const dir = await closedLog(3);
+    unlinkSync(join(dir, 'checkpoint'));
+    unlinkSync(join(dir, 'checkpoints'));
+    await expectTampered(dir, 0, 'checkpoint-missing');
+    const error = await open(dir).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toContain('--checkpoint');
+  });
+
+  it('refuses a stale checkpoint appended to the history, rather than signing over the records after it', async () => {
+    const dir = newDir();
+    const store = await open(dir);
+    for (let i = 0; i < 3; i++) await store.append(sampleEvent(i));
+    const stale = await store.checkpointNow();
+    for (let i = 3; i < 6; i++) await store.append(sampleEvent(i));
+    await store.close();
+    appendFileSync(join(dir, 'checkpoints'), `\u001e${stale!.note}`);
+    writeFileSync(join(dir, 'checkpoint'), stale!.note);
+    // The records after the stale checkpoint rewritten, chained from record 2.
+    const bytes = readFileSync(join(dir, FIRST));
+    const tail = readLog(dir).frames[3]!.offset;
+    writeFileSync(join(dir, FIRST), bytes.subarray(0, tail));
+    const before = contents(dir);
+    const error = await open(dir).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isTollgateError(error, 'TG_ERR_AUDIT_TAMPERED')).toBe(true);
+    expect((error as Error).message).toContain('(size 3) is smaller than the entry before it (size 6)');
+    expect(contents(dir)).toEqual(before);
+  });
+
   it('names the seq of a zeroed frame with more records after it than batch writes in flight can leave', async () => {
     const dir = newDir();
     const store = await open(dir);
@@ -390,6 +442,47 @@ describe('file store recovery: other damage is tampering', () => {
       (e: unknown) => e,
     );
     expect(isTollgateError(error, 'TG_ERR_AUDIT_TAMPERED')).toBe(true);
+  });
+});
+
+describe('file store: a new log is signed before its first record', () => {
+  it('signs the empty tree, durably, before the first segment exists', async () => {
+    const dir = newDir();
+    const faulty = new FaultyFs();
+    const store = await open(dir, { fs: faulty.fs });
+    const history = faulty.calls.findIndex((c) => c.path.endsWith('/checkpoints') && c.op === 'datasync');
+    const published = faulty.calls.findIndex((c) => c.path.endsWith('/checkpoint') && c.op === 'rename');
+    const segment = faulty.calls.findIndex((c) => c.path.endsWith('.seg'));
+    expect(history).toBeGreaterThanOrEqual(0);
+    expect(history).toBeLessThan(published);
+    expect(published).toBeLessThan(segment);
+    expect(store.state().checkpointSize).toBe(0);
+    const note = readFileSync(join(dir, 'checkpoint'), 'utf8');
+    expect(readFileSync(join(dir, 'checkpoints'), 'utf8')).toBe(`\u001e${note}`);
+    expect(note.startsWith(`${TEST_LOG_ID}\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n`)).toBe(true);
+  });
+
+  it('opens a log whose creation stopped after the first checkpoint and before the first segment, as a new log', async () => {
+    const dir = newDir();
+    const faulty = new FaultyFs();
+    faulty.fail('replaceFile', 'EIO', /\.seg$/);
+    await expect(open(dir, { fs: faulty.fs })).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_UNAVAILABLE' });
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint', 'checkpoints']);
+    const store = await open(dir);
+    expect(store.state()).toMatchObject({ size: 0, checkpointSize: 0 });
+    await store.append(sampleEvent(0));
+    await store.close();
+    expect(readLog(dir).records.map((r) => r.request_id)).toEqual(['r-0']);
+    expect(readFileSync(join(dir, 'checkpoints'), 'utf8').split('\u001e')).toHaveLength(3);
+  });
+
+  it('opens a directory whose first checkpoint entry is torn and holds no record, and signs it again', async () => {
+    const dir = newDir();
+    writeFileSync(join(dir, 'checkpoints'), `\u001e${TEST_LOG_ID}\n0\n`);
+    const store = await open(dir);
+    expect(store.state()).toMatchObject({ size: 1, checkpointSize: 0 });
+    await store.close();
+    expect(readLog(dir).records[0]).toMatchObject({ kind: 'audit.recovered', data: { file: 'checkpoints', offset: 0, reason: 'incomplete-checkpoint' } });
   });
 });
 
