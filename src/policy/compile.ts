@@ -92,17 +92,17 @@ export type ResourceEntry =
 export class NameCache {
   static readonly #limit = 8192;
   readonly #names = new Map<string, SqlName>();
-  readonly #defaultSchema: string | null;
+  readonly #kind: 'table' | 'function';
 
-  constructor(defaultSchema: string | null) {
-    this.#defaultSchema = defaultSchema;
+  constructor(kind: 'table' | 'function') {
+    this.#kind = kind;
   }
 
   get(text: string): SqlName {
     let name = this.#names.get(text);
     if (name === undefined) {
       if (this.#names.size >= NameCache.#limit) this.#names.clear();
-      name = parseSqlName(text, this.#defaultSchema);
+      name = parseSqlName(text, this.#kind);
       this.#names.set(text, name);
     }
     return name;
@@ -131,6 +131,8 @@ export class Scratch {
     tableCount: 0,
     functions: [] as SqlName[],
     functionCount: 0,
+    possibleFunctions: [] as SqlName[],
+    possibleFunctionCount: 0,
   };
 
   constructor(roleCount: number) {
@@ -560,8 +562,8 @@ export function compilePolicy(input: PolicySpec): CompiledPolicy {
     rolesBySubject,
     rolesByGroup,
     heldByPrincipal: new WeakMap(),
-    tableNames: new NameCache('public'),
-    functionNames: new NameCache(null),
+    tableNames: new NameCache('table'),
+    functionNames: new NameCache('function'),
     scratch: new Scratch(roles.length),
   });
 }

@@ -27,6 +27,7 @@ const UNKNOWN_RESOURCE = fixed('unknown-resource');
 const WRONG_RESOURCE_KIND = fixed('wrong-resource-kind');
 const UNKNOWN_LOGIN = fixed('unknown-login');
 const NO_MATCHING_ALLOW = fixed('no-matching-allow');
+const NO_NAMES: readonly string[] = [];
 
 /**
  * Decides one action for one principal. Pure: the same policy, principal and action always give
@@ -101,6 +102,7 @@ export function decide(policy: CompiledPolicy, principal: Principal, action: Act
   view.classBit = STATEMENT_BITS.get(statement.class) ?? 0;
   view.tableCount = resolveNames(ix.tableNames, statement.tables, view.tables);
   view.functionCount = resolveNames(ix.functionNames, statement.functions, view.functions);
+  view.possibleFunctionCount = resolveNames(ix.functionNames, statement.possibleFunctions ?? NO_NAMES, view.possibleFunctions);
   const selected = ix.scratch.selected as RoleRules<SqlRule>[];
   for (let i = 0; i < count; i++) {
     const rules = (selected[i] as RoleRules<SqlRule>).deny;

@@ -93,7 +93,12 @@ function sqlClauses(ix: PolicyIndex, rule: SqlRule, login: string, statement: St
   if (rule.logins !== null) clauses.push(listed('login', login, rule.logins));
   if (rule.statements !== null) clauses.push(listed('statement class', statement.class, rule.statements));
   if (rule.tables !== null) clauses.push(namesClause(ix, rule, 'table', rule.tables, statement.tables));
-  if (rule.functions !== null) clauses.push(namesClause(ix, rule, 'function', rule.functions, statement.functions));
+  if (rule.functions !== null) {
+    // A deny rule also reads the names attribute notation may call (see `sqlRuleMatches`).
+    const possible = rule.effect === 'deny' ? (statement.possibleFunctions ?? []) : [];
+    const functions = possible.length === 0 ? statement.functions : [...statement.functions, ...possible];
+    clauses.push(namesClause(ix, rule, 'function', rule.functions, functions));
+  }
   return clauses;
 }
 

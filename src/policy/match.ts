@@ -56,12 +56,25 @@ export function methodBitOf(method: string): number {
   return METHOD_BITS.get(method) ?? METHOD_BITS.get(method.toUpperCase()) ?? 0;
 }
 
-/** Index of the first glob that allows the name (allow-side semantics), or -1. */
-function firstAllowingGlob(globs: readonly SqlGlob[], name: SqlName): number {
+/** Index of the first glob that allows the name, as if in `schema` (allow-side semantics), or -1. */
+function firstAllowingGlob(globs: readonly SqlGlob[], name: SqlName, schema: string | null): number {
   for (let i = 0; i < globs.length; i++) {
-    if ((globs[i] as SqlGlob).allows(name)) return i;
+    if ((globs[i] as SqlGlob).allows(name, schema)) return i;
   }
   return -1;
+}
+
+/**
+ * Whether some glob allows the name. A bare table name must be allowed in every schema it may
+ * resolve to (`public`, and `pg_catalog` too for a `pg_` name), by one glob or several.
+ */
+function nameAllowed(globs: readonly SqlGlob[], name: SqlName): boolean {
+  const schemas = name.allowSchemas;
+  if (schemas.length === 0) return firstAllowingGlob(globs, name, name.schema) >= 0;
+  for (let i = 0; i < schemas.length; i++) {
+    if (firstAllowingGlob(globs, name, schemas[i] as string) < 0) return false;
+  }
+  return true;
 }
 
 /** Index of the first glob that denies the name (deny-side semantics), or -1. */
@@ -75,7 +88,7 @@ export function firstDenyingGlob(globs: readonly SqlGlob[], name: SqlName): numb
 /** Index of the first of `count` names that no glob allows, or -1 when every one is allowed. */
 export function firstUnallowedName(globs: readonly SqlGlob[], names: readonly SqlName[], count: number): number {
   for (let i = 0; i < count; i++) {
-    if (firstAllowingGlob(globs, names[i] as SqlName) < 0) return i;
+    if (!nameAllowed(globs, names[i] as SqlName)) return i;
   }
   return -1;
 }
@@ -98,6 +111,9 @@ export interface StatementView {
   readonly tableCount: number;
   readonly functions: readonly SqlName[];
   readonly functionCount: number;
+  /** The statement's `possibleFunctions`, which only deny rules read. */
+  readonly possibleFunctions: readonly SqlName[];
+  readonly possibleFunctionCount: number;
 }
 
 /**
@@ -105,8 +121,8 @@ export interface StatementView {
  * omitted), and then:
  * - allow rule: **every** table touched matches some `tables` glob and **every** function called
  *   matches some `functions` glob;
- * - deny rule: **some** table matches a `tables` glob, and **some** function matches a
- *   `functions` glob.
+ * - deny rule: **some** table matches a `tables` glob, and **some** function, or possible
+ *   function (a name attribute notation may call, `o.f` for `f(o)`), matches a `functions` glob.
  * An omitted `tables` or `functions` field matches anything, so a deny rule with only `resource`
  * denies every statement on it.
  */
@@ -118,7 +134,11 @@ export function sqlRuleMatches(rule: SqlRule, view: StatementView): boolean {
     return rule.functions === null || firstUnallowedName(rule.functions, view.functions, view.functionCount) < 0;
   }
   if (rule.tables !== null && firstDeniedName(rule.tables, view.tables, view.tableCount) < 0) return false;
-  return rule.functions === null || firstDeniedName(rule.functions, view.functions, view.functionCount) >= 0;
+  return (
+    rule.functions === null ||
+    firstDeniedName(rule.functions, view.functions, view.functionCount) >= 0 ||
+    firstDeniedName(rule.functions, view.possibleFunctions, view.possibleFunctionCount) >= 0
+  );
 }
 
 /** Resolves names through the cache into `out`; returns how many. */

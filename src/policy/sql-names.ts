@@ -10,11 +10,19 @@
 export interface SqlName {
   /** The text as the `sql` room gave it; shown by `explain`. */
   readonly text: string;
-  /** `null` for a bare function name, whose schema is only known at run time. */
+  /** `null` for a bare name, whose schema PostgreSQL finds through the search path at run time. */
   readonly schema: string | null;
   readonly name: string;
   readonly schemaFolded: string | null;
   readonly nameFolded: string;
+  /**
+   * For a bare table name, every schema PostgreSQL may find it in (see {@link BARE_TABLE_SCHEMAS});
+   * deny globs are tried against each. Empty for a qualified name and for a bare function name,
+   * which a deny glob matches in any schema.
+   */
+  readonly searchSchemas: readonly string[];
+  /** For a bare table name, the schemas an allow rule must cover: {@link searchSchemas} but `pg_temp`. */
+  readonly allowSchemas: readonly string[];
   /** `false` when the text could not be split; see {@link SqlGlob}. */
   readonly valid: boolean;
 }
@@ -56,16 +64,45 @@ function splitParts(text: string): { value: string; quoted: boolean }[] | null {
 }
 
 /**
- * Parses a table or function name from the `sql` room. A bare table name resolves to
- * `defaultSchema` (`public`); a bare function name keeps `schema: null`.
+ * Where PostgreSQL looks for a bare table name. The gateway pins `search_path` (changing it, by
+ * `SET`, `set_config` or a write to `pg_settings`, is an `admin` statement, and a client may not
+ * send it at startup), so a session searches the login's default path, `"$user", public`, with
+ * the two schemas PostgreSQL always puts before it: the session's temporary schema (`pg_temp`)
+ * and `pg_catalog`. Every relation in `pg_catalog` has a name that starts with `pg_`, so other
+ * names cannot be found there (compared in any letter case, which only ever counts more names).
+ * `"$user"` (a schema named after the upstream login's role) is left to the deployment: no such
+ * schema should exist.
+ * https://www.postgresql.org/docs/current/ddl-schemas.html#DDL-SCHEMAS-PATH
  */
-export function parseSqlName(text: string, defaultSchema: string | null): SqlName {
+const BARE_TABLE_SCHEMAS = {
+  catalog: { search: ['pg_temp', 'pg_catalog', 'public'], allow: ['pg_catalog', 'public'] },
+  other: { search: ['pg_temp', 'public'], allow: ['public'] },
+} as const;
+
+const NO_SCHEMAS: readonly string[] = [];
+
+/**
+ * Parses a table or function name from the `sql` room. A bare name keeps `schema: null`; a bare
+ * table name also gets the schemas the search path may find it in.
+ */
+export function parseSqlName(text: string, kind: 'table' | 'function'): SqlName {
   const parts = splitParts(text);
   if (parts === null || parts.length > 3) {
-    return { text, schema: null, name: text, schemaFolded: null, nameFolded: text.toLowerCase(), valid: false };
+    return {
+      text,
+      schema: null,
+      name: text,
+      schemaFolded: null,
+      nameFolded: text.toLowerCase(),
+      valid: false,
+      searchSchemas: NO_SCHEMAS,
+      allowSchemas: NO_SCHEMAS,
+    };
   }
   const name = (parts[parts.length - 1] as { value: string }).value;
-  const schema = parts.length >= 2 ? (parts[parts.length - 2] as { value: string }).value : defaultSchema;
+  const schema = parts.length >= 2 ? (parts[parts.length - 2] as { value: string }).value : null;
+  const bare =
+    schema === null && kind === 'table' ? BARE_TABLE_SCHEMAS[name.toLowerCase().startsWith('pg_') ? 'catalog' : 'other'] : null;
   return {
     text,
     schema,
@@ -73,6 +110,8 @@ export function parseSqlName(text: string, defaultSchema: string | null): SqlNam
     schemaFolded: schema === null ? null : schema.toLowerCase(),
     nameFolded: name.toLowerCase(),
     valid: true,
+    searchSchemas: bare?.search ?? NO_SCHEMAS,
+    allowSchemas: bare?.allow ?? NO_SCHEMAS,
   };
 }
 
@@ -142,26 +181,36 @@ export class SqlGlob {
   }
 
   /**
-   * Allow-side match. A glob without a schema matches the name in any schema. A bare function
-   * name (schema unknown until PostgreSQL resolves it through `search_path`) is matched by a
-   * schema-qualified glob only when its schema part is `*`.
+   * Allow-side match, of the name as if it were in `schema` (lower-case; default: its own). A glob
+   * without a schema matches the name in any schema. A bare name with no `schema` given (a
+   * function's, unknown until PostgreSQL resolves it through `search_path`) is matched by a
+   * schema-qualified glob only when its schema part is `*`. A bare table name is allowed when
+   * each of its {@link SqlName.allowSchemas} is: see `firstUnallowedName`.
    */
-  allows(name: SqlName): boolean {
+  allows(name: SqlName, schema: string | null = name.schema): boolean {
     if (!name.valid || !this.#name.test(name.name, name.nameFolded)) return false;
     if (this.#schema === null) return true;
-    if (name.schema === null) return this.#schema.matchesAny;
-    return this.#schema.test(name.schema, name.schemaFolded as string);
+    if (schema === null) return this.#schema.matchesAny;
+    return this.#schema.test(schema, schema === name.schema ? (name.schemaFolded as string) : schema);
   }
 
   /**
-   * Deny-side match. Same as {@link allows}, except that a bare function name is matched by a
-   * schema-qualified glob whenever the name part matches, since it may resolve to that schema.
+   * Deny-side match: any schema the name may be in. A bare table name is matched by a
+   * schema-qualified glob when the glob's schema part matches one of its
+   * {@link SqlName.searchSchemas}; a bare function name whenever the name part matches.
    */
   denies(name: SqlName): boolean {
     if (!name.valid) return true;
     if (!this.#name.test(name.name, name.nameFolded)) return false;
-    if (this.#schema === null || name.schema === null) return true;
-    return this.#schema.test(name.schema, name.schemaFolded as string);
+    if (this.#schema === null) return true;
+    if (name.schema !== null) return this.#schema.test(name.schema, name.schemaFolded as string);
+    const schemas = name.searchSchemas;
+    if (schemas.length === 0) return true;
+    for (let i = 0; i < schemas.length; i++) {
+      const schema = schemas[i] as string;
+      if (this.#schema.test(schema, schema)) return true;
+    }
+    return false;
   }
 }
 

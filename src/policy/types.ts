@@ -57,10 +57,18 @@ export interface PolicySpec {
 /** A statement as the `sql` room classifies it, reduced to what policy decides on. */
 export interface StatementFacts {
   readonly class: StatementClass;
-  /** Schema-qualified, lower-case unless quoted (`public.orders`). */
+  /**
+   * Schema-qualified when written so (`public.orders`), else bare (`orders`, found through the
+   * search path); lower-case unless quoted.
+   */
   readonly tables: readonly string[];
   /** Schema-qualified when written so (`pg_catalog.pg_terminate_backend`), else bare. */
   readonly functions: readonly string[];
+  /**
+   * Names attribute notation may call as functions (`o.f` runs `f(o)` when `o` has no column
+   * `f`); only deny rules read them. Absent counts as none.
+   */
+  readonly possibleFunctions?: readonly string[];
 }
 
 export type Action =

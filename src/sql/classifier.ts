@@ -34,6 +34,7 @@ interface Analysis {
   readonly class: StatementClass;
   readonly tables: readonly string[];
   readonly functions: readonly string[];
+  readonly possibleFunctions: readonly string[];
   readonly fingerprint: string;
   readonly prepare: string | null;
   readonly execute: string | null;
@@ -194,6 +195,7 @@ class Classifier implements SqlClassifier {
         class: strongerClass(classOfNode(type, node), facts.effect),
         tables: [...facts.tables].sort(),
         functions: [...facts.functions].sort(),
+        possibleFunctions: [...facts.possibleFunctions].sort(),
         fingerprint: fingerprint.value,
         prepare: type === 'PrepareStmt' ? (text(node, 'name') ?? '') : null,
         execute: facts.executes[0] ?? null,
@@ -261,6 +263,7 @@ function finish(
       class: analysis.class,
       tables: analysis.tables,
       functions: analysis.functions,
+      possibleFunctions: analysis.possibleFunctions,
       fingerprint: analysis.fingerprint,
       prepared: preparedOp(analysis, false),
     };
@@ -279,6 +282,7 @@ function finish(
               class: strongerClass(statement.class, facts.class),
               tables: mergeSorted(statement.tables, facts.tables),
               functions: mergeSorted(statement.functions, facts.functions),
+              possibleFunctions: mergeSorted(analysis.possibleFunctions, facts.possibleFunctions ?? []),
               prepared: preparedOp(analysis, true),
             };
     }

@@ -389,7 +389,7 @@ export function commandOfNode(type: string, node: PgNode): string {
 /**
  * Functions whose side effects syntax can name. A call raises the statement's class to at least
  * this, wherever the call appears (schema-qualified or not: a look-alike in another schema is
- * over-classified, never under-). `dblink` and every `dblink_*` function are `admin` too.
+ * over-classified, never under-). Families that share a prefix are in {@link FUNCTION_PREFIXES}.
  */
 const FUNCTION_CLASSES: ReadonlyMap<string, StatementClass> = new Map<string, StatementClass>([
   // Sequence and large-object mutation, and NOTIFY by another name.
@@ -400,16 +400,24 @@ const FUNCTION_CLASSES: ReadonlyMap<string, StatementClass> = new Map<string, St
   ['lo_create', 'write'],
   ['lo_from_bytea', 'write'],
   ['lo_put', 'write'],
+  ['lo_truncate', 'write'],
+  ['lo_truncate64', 'write'],
   ['lo_unlink', 'write'],
   ['lowrite', 'write'],
   // The server's filesystem.
   ['lo_export', 'admin'],
   ['lo_import', 'admin'],
-  ['pg_ls_dir', 'admin'],
+  ['pg_file_write', 'admin'],
   ['pg_read_binary_file', 'admin'],
   ['pg_read_file', 'admin'],
   ['pg_stat_file', 'admin'],
-  // Other sessions and the server process.
+  // Functions that run a SQL text, or read a table, schema or database named by a string: what
+  // they read is invisible to table rules. https://www.postgresql.org/docs/current/functions-xml.html
+  // (query_to_xml and relatives), https://www.postgresql.org/docs/current/textsearch-features.html
+  // (ts_stat, and ts_rewrite's form that takes a query text).
+  ['ts_rewrite', 'admin'],
+  ['ts_stat', 'admin'],
+  // Other sessions, the server process, and cluster-wide statistics.
   ['pg_cancel_backend', 'admin'],
   ['pg_terminate_backend', 'admin'],
   ['pg_log_backend_memory_contexts', 'admin'],
@@ -420,10 +428,46 @@ const FUNCTION_CLASSES: ReadonlyMap<string, StatementClass> = new Map<string, St
   ['pg_create_restore_point', 'admin'],
   ['pg_promote', 'admin'],
   ['pg_switch_wal', 'admin'],
+  ['pg_log_standby_snapshot', 'admin'],
+  ['pg_import_system_collations', 'admin'],
+  ['pg_stat_statements_reset', 'admin'],
+  // Planner statistics of a table named by a string (PostgreSQL 18), invisible to table rules.
+  ['pg_clear_attribute_stats', 'admin'],
+  ['pg_clear_relation_stats', 'admin'],
+  ['pg_restore_attribute_stats', 'admin'],
+  ['pg_restore_relation_stats', 'admin'],
+  // Replication: slots hold back WAL for the whole cluster, decoding a slot reads every change
+  // to every table, and an emitted message goes to every logical replica.
   ['pg_create_logical_replication_slot', 'admin'],
   ['pg_create_physical_replication_slot', 'admin'],
   ['pg_drop_replication_slot', 'admin'],
+  ['pg_replication_slot_advance', 'admin'],
+  ['pg_sync_replication_slots', 'admin'],
+  ['pg_logical_emit_message', 'admin'],
 ]);
+
+/**
+ * Function families by name prefix, checked when the name is not in {@link FUNCTION_CLASSES}.
+ * Advisory locks are `write`, like `LOCK` and `SELECT ... FOR UPDATE`: they coordinate
+ * application sessions and can make others wait, but reach no data and no privilege.
+ */
+const FUNCTION_PREFIXES: readonly (readonly [string, StatementClass])[] = [
+  ['dblink', 'admin'],
+  ['query_to_xml', 'admin'],
+  ['cursor_to_xml', 'admin'],
+  ['table_to_xml', 'admin'],
+  ['schema_to_xml', 'admin'],
+  ['database_to_xml', 'admin'],
+  ['pg_ls_', 'admin'],
+  ['pg_stat_reset', 'admin'],
+  ['pg_logical_slot_', 'admin'],
+  ['pg_copy_', 'admin'],
+  ['pg_replication_origin_', 'admin'],
+  ['pg_wal_replay_', 'admin'],
+  ['binary_upgrade_', 'admin'],
+  ['pg_advisory_', 'write'],
+  ['pg_try_advisory_', 'write'],
+];
 
 /**
  * Functions whose class depends on the value of a constant argument (see {@link classOfCall}): a
@@ -440,8 +484,27 @@ export function classOfCall(name: string, args: readonly unknown[]): StatementCl
     const setting = constantString(args[0]);
     return setting !== undefined && HARMLESS_SETTINGS.has(setting.toLowerCase()) ? 'read' : 'admin';
   }
-  if (name === 'dblink' || name.startsWith('dblink_')) return 'admin';
-  return FUNCTION_CLASSES.get(name) ?? 'read';
+  const known = FUNCTION_CLASSES.get(name);
+  if (known !== undefined) return known;
+  for (const [prefix, statementClass] of FUNCTION_PREFIXES) {
+    if (name.startsWith(prefix)) return statementClass;
+  }
+  return 'read';
+}
+
+/**
+ * Whether a data change into the relation named `parts` changes the server rather than data: every
+ * relation in `pg_catalog` (its names all start with `pg_`, and the schema comes first in every
+ * search path, so a bare `pg_` name may be one). The updatable ones matter: an `UPDATE` of the
+ * `pg_settings` view is `set_config` by another name (its rule calls it), so it could turn off
+ * `standard_conforming_strings`, change `client_encoding` or move `search_path` under the
+ * gateway; `pg_group` and `pg_stat_database_conflicts` write through to `pg_authid` and
+ * `pg_database`. https://www.postgresql.org/docs/current/view-pg-settings.html
+ */
+export function isCatalogRelation(parts: readonly string[]): boolean {
+  const name = parts[parts.length - 1] as string;
+  if (parts.length === 1) return name.startsWith('pg_');
+  return parts[parts.length - 2] === 'pg_catalog';
 }
 
 /** The value of a string literal node (`{ "A_Const": { "sval": { "sval": "x" } } }`). */

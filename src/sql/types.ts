@@ -40,6 +40,15 @@ export interface ClassifiedStatement {
   /** Every function called anywhere in the statement, including `CALL`'s procedure. */
   readonly functions: readonly string[];
   /**
+   * Names that may be functions called by attribute notation, bare: every part after the first of
+   * a qualified column reference (`o.total`, `s.t.c`) and every field selection (`(o).f`).
+   * PostgreSQL runs `o.f` as `f(o)` when the row has no column `f`, with no call in the syntax.
+   * Most are plain columns, so only deny rules should read them (a deny may only deny more).
+   * The classifier always sets it (sorted, no duplicates); optional so that facts built by hand
+   * (a prepared statement's, a test's) may leave it out, which counts as none.
+   */
+  readonly possibleFunctions?: readonly string[];
+  /**
    * libpg_query's fingerprint of the statement (16 hex digits): a hash of the parse tree with
    * literal values, locations, whitespace and comments left out, so that statements differing
    * only in their constants share it.
@@ -79,6 +88,8 @@ export interface PreparedStatementFacts {
   readonly class: StatementClass;
   readonly tables: readonly string[];
   readonly functions: readonly string[];
+  /** As in {@link ClassifiedStatement}; absent counts as none. */
+  readonly possibleFunctions?: readonly string[];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { qualifiedName } from './names.js';
-import { classOfCall, explainRuns, RELATION_OBJECT_TYPES } from './rules.js';
+import { classOfCall, explainRuns, isCatalogRelation, RELATION_OBJECT_TYPES } from './rules.js';
 import { isNode, list, nameParts, strongerClass, text, unwrap } from './tree.js';
 import type { PgNode } from './tree.js';
 import type { StatementClass } from './types.js';
@@ -8,6 +8,8 @@ import type { StatementClass } from './types.js';
 export interface TreeFacts {
   readonly tables: ReadonlySet<string>;
   readonly functions: ReadonlySet<string>;
+  /** Names that attribute notation may call as functions (`ClassifiedStatement.possibleFunctions`). */
+  readonly possibleFunctions: ReadonlySet<string>;
   /** The least class the statement's contents imply (writes in CTEs, locking clauses, calls). */
   readonly effect: StatementClass;
   /** Names of prepared statements the statement runs (`EXECUTE`, also inside EXPLAIN ANALYZE). */
@@ -37,11 +39,13 @@ interface Frame {
  * one deeper than `maxDepth` ends the walk with `null`.
  *
  * Tables are RangeVar nodes (found by shape, since typed fields hold them unwrapped), plus the
- * relations that `DROP` and `COMMENT ON` name as plain lists; functions are FuncCall nodes.
+ * relations that `DROP` and `COMMENT ON` name as plain lists; functions are FuncCall nodes, and
+ * possible functions the later parts of qualified column references and field selections.
  */
 export function walkStatement(statement: unknown, maxDepth: number): TreeFacts | null {
   const tables = new Set<string>();
   const functions = new Set<string>();
+  const possibleFunctions = new Set<string>();
   const executes: string[] = [];
   let effect: StatementClass = 'read';
   const stack: Frame[] = [{ value: statement, type: undefined, ctes: NO_CTES, runs: true, depth: 0 }];
@@ -65,7 +69,10 @@ export function walkStatement(statement: unknown, maxDepth: number): TreeFacts |
       if (runs) {
         if (DATA_CHANGES.has(type) || type === 'LockingClause') effect = strongerClass(effect, 'write');
         if (type === 'ExecuteStmt') executes.push(text(node, 'name') ?? '');
+        if (writesCatalog(type, node)) effect = 'admin';
       }
+      if (type === 'ColumnRef') addNames(possibleFunctions, list(node, 'fields'), 1);
+      else if (type === 'A_Indirection') addNames(possibleFunctions, list(node, 'indirection'), 0);
       for (const parts of namedRelations(type, node)) tables.add(qualifiedName(parts));
       push(node, type, ctes, runs, depth + 1);
       continue;
@@ -104,7 +111,33 @@ export function walkStatement(statement: unknown, maxDepth: number): TreeFacts |
       push(child, undefined, target ? NO_CTES : inner, runs && !(plainExplain && key === 'query'), depth + 1);
     }
   }
-  return { tables, functions, effect, executes };
+  return { tables, functions, possibleFunctions, effect, executes };
+}
+
+/**
+ * Whether the statement node writes rows into a catalog relation (see {@link isCatalogRelation}):
+ * the target of INSERT/UPDATE/DELETE/MERGE, wherever the statement sits, or of `COPY ... FROM`.
+ */
+function writesCatalog(type: string, node: PgNode): boolean {
+  if (!DATA_CHANGES.has(type) && !(type === 'CopyStmt' && node['is_from'] === true)) return false;
+  const relation = node['relation'];
+  const parts = isNode(relation) ? rangeVarParts(relation) : null;
+  return parts !== null && isCatalogRelation(parts);
+}
+
+/**
+ * Adds the `String` items of `items` from index `from` on. In `o.f` (a ColumnRef's fields) and
+ * `(expr).f` (an A_Indirection's field selections) PostgreSQL calls a one-argument function `f`
+ * when the row has no column `f`, and `o.f.g` may be `g(f(o))`: every part but the first may be a
+ * call. https://www.postgresql.org/docs/current/xfunc-sql.html#XFUNC-SQL-COMPOSITE-FUNCTIONS
+ */
+function addNames(into: Set<string>, items: readonly unknown[], from: number): void {
+  for (let i = from; i < items.length; i++) {
+    const item = unwrap(items[i]);
+    if (item === null || item[0] !== 'String') continue;
+    const name = text(item[1], 'sval');
+    if (name !== undefined) into.add(qualifiedName([name]));
+  }
 }
 
 /** The name parts of a RangeVar (`catalogname`, `schemaname`, `relname`; only RangeVar has

@@ -51,6 +51,12 @@ describe('tollgate policy explain on the example config', () => {
     });
   }
 
+  it('denies a function called in attribute notation, as the gateway does', async () => {
+    const run = await explain(['--user', 'alice@example.com', '--group', 'engineering', '--sql', 'select c.pg_read_file from customers c', '--resource', 'shop']);
+    expect(decisionLines(run.stdout)).toEqual(['decision: deny by engineer.deny[0] (denied-by-rule)']);
+    expect(run.code).toBe(1);
+  });
+
   it('shows the roles held and every rule considered, with why', async () => {
     const run = await explain(['--user', 'alice@example.com', '--group', 'engineering', '--sql', 'delete from orders', '--resource', 'shop']);
     expect(run.stdout).toContain('roles: engineer (via group engineering)');

@@ -133,7 +133,7 @@ async function explainSql(
       kind: 'sql',
       resource: resource.name,
       login,
-      statement: { class: statement.class, tables: statement.tables, functions: statement.functions },
+      statement: { class: statement.class, tables: statement.tables, functions: statement.functions, possibleFunctions: statement.possibleFunctions ?? [] },
     };
     io.stdout(
       `\nstatement ${index + 1}: ${statement.text}\n` +

@@ -591,7 +591,7 @@ export class Session {
     return {
       portal: name,
       statementName: portal.statementName,
-      statement: { ...statement, class: entry.class, tables: entry.tables, functions: entry.functions },
+      statement: { ...statement, class: entry.class, tables: entry.tables, functions: entry.functions, possibleFunctions: entry.possibleFunctions ?? [] },
       decision: inner === null ? this.#gate.decide(statement) : this.#gate.decideExecute(entry),
     };
   }
@@ -622,7 +622,7 @@ export class Session {
       return changes.length === 0 ? null : changes;
     }
     if (op.op !== 'prepare') return null;
-    const entry: PreparedEntry = { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision: null };
+    const entry: PreparedEntry = { class: statement.class, tables: statement.tables, functions: statement.functions, possibleFunctions: statement.possibleFunctions ?? [], statement, decision: null };
     if (removing.has(op.name) || removing.has(ALL_STATEMENTS)) return [{ op: 'add-on-success', name: op.name, entry }];
     if (this.#prepared.has(op.name)) return null;
     this.#prepared.set(op.name, entry);
@@ -658,7 +658,7 @@ export class Session {
         this.#refuse(refusedParse(name), this.#gate.denial(decision, statement), true, [denial], actions, waits);
         return;
       }
-      entry = { class: statement.class, tables: statement.tables, functions: statement.functions, statement, decision };
+      entry = { class: statement.class, tables: statement.tables, functions: statement.functions, possibleFunctions: statement.possibleFunctions ?? [], statement, decision };
     }
     // Several statements: the server refuses to prepare them; nothing is registered.
     let changes: PreparedChange[][] | null = null;
