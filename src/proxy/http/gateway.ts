@@ -14,7 +14,7 @@ import type { Identity } from '../../identity/index.js';
 import { decide, policySource, type CompiledPolicy, type Decision, type PolicySource } from '../../policy/index.js';
 import { ASSERTION_HEADER, AssertionSigner, JWKS_PATH } from './assertion.js';
 import { failureEvent, requestEvent, responseEvent, wsCloseEvent, type ClientFacts } from './audit-events.js';
-import { Authenticator, type AuthOutcome, type Caller } from './authenticate.js';
+import { Authenticator, type AuthOutcome, type Caller, type SessionFailure } from './authenticate.js';
 import { AUDIT_RETRY_AFTER_SECONDS, closeIfBodyUnread, sendAuditUnavailable, sendIdpUnavailable, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { DB_PAGE_PATH, handleDbPage, handleHome } from './db-page.js';
 import { createUpstreamPool, forward, type Forwarding, type ForwardListener, type ForwardRequest } from './forward.js';
@@ -600,6 +600,18 @@ class Gateway implements HttpGateway {
     });
   }
 
+  /** Counts and records a refused credential; when the record cannot be made, answers 503 and returns false. */
+  async #recordFailure(ctx: RequestContext, failure: SessionFailure): Promise<boolean> {
+    this.#metrics.authFailures.labels(failure.method, failure.reason).inc();
+    try {
+      await this.#record(failureEvent({ ...failure, client: ctx.client }));
+      return true;
+    } catch {
+      sendAuditUnavailable(ctx);
+      return false;
+    }
+  }
+
   /**
    * No caller: record a refused credential, then redirect browsers to login or answer 401; a
    * credential that needs the undiscovered IdP gets 503 instead.
@@ -608,22 +620,11 @@ class Gateway implements HttpGateway {
     const { req, res } = ctx;
     closeIfBodyUnread(req, res);
     if (outcome.kind === 'idp-unavailable') {
-      const { failure } = outcome;
-      this.#metrics.authFailures.labels(failure.method, failure.reason).inc();
-      try {
-        await this.#record(failureEvent({ ...failure, client: ctx.client }));
-      } catch {
-        return sendAuditUnavailable(ctx);
-      }
+      if (!(await this.#recordFailure(ctx, outcome.failure))) return;
       return sendIdpUnavailable(ctx, outcome.unavailable);
     }
     if (outcome.kind === 'refused') {
-      this.#metrics.authFailures.labels('bearer', outcome.reason).inc();
-      try {
-        await this.#record(failureEvent({ method: 'bearer', reason: outcome.reason, client: ctx.client }));
-      } catch {
-        return sendAuditUnavailable(ctx);
-      }
+      if (!(await this.#recordFailure(ctx, { method: 'bearer', reason: outcome.reason }))) return;
       return sendError(res, false, {
         status: 401,
         error: 'invalid_token',
@@ -635,15 +636,7 @@ class Gateway implements HttpGateway {
         headers: { 'www-authenticate': `Bearer realm="tollgate", error="invalid_token", error_description="${outcome.reason}"` },
       });
     }
-    if (outcome.failure !== undefined) {
-      const { failure } = outcome;
-      this.#metrics.authFailures.labels(failure.method, failure.reason).inc();
-      try {
-        await this.#record(failureEvent({ ...failure, client: ctx.client }));
-      } catch {
-        return sendAuditUnavailable(ctx);
-      }
-    }
+    if (outcome.failure !== undefined && !(await this.#recordFailure(ctx, outcome.failure))) return;
     const cookies = outcome.setCookies.length > 0 ? { 'set-cookie': [...outcome.setCookies] } : {};
     if (ctx.html && (req.method === 'GET' || req.method === 'HEAD')) {
       const location = loginLocationFor(this.#crossHostLogin, ctx.host, `${ctx.path}${ctx.query}`);
