@@ -42,9 +42,11 @@ export async function findOutcomes(index: AuditIndex, rows: readonly RecordRow[]
     if (upper <= low) continue;
     // Every outcome-kind record in (low, upper], newest first: the limit covers them all.
     const page = await index.query({ ...scope, kind: [...OUTCOME_KINDS], cursor: String(upper + 1), limit: Math.min(upper - low, MAX_OUTCOME_READ) });
+    // A set: up to a thousand rows wait, and up to MAX_OUTCOME_READ records are looked through.
+    const waitingSet = new Set(waiting);
     for (const hit of page.records) {
       const ref = hit.record.ref;
-      if (ref !== undefined && waiting.includes(ref) && !found.has(ref)) found.set(ref, hit);
+      if (ref !== undefined && waitingSet.has(ref) && !found.has(ref)) found.set(ref, hit);
     }
   }
   return [...found.values()];

@@ -27,7 +27,7 @@ import { recordView, recordsView, sessionView, sessionsView, type ViewContext } 
  * | `/audit/tail` | view | new records as server-sent events |
  * | `/audit/status` | view | the chain status (JSON) |
  * | `/audit/verifier-key` | view | the log's verifier key (text) |
- * | `/audit/export?format=jsonl\|ocsf` | export | the filtered records as a download, audited |
+ * | `/audit/export?format=jsonl\|ocsf` | export | the filtered records as a download, audited; from another site, a page to confirm it first |
  * | `/audit/assets/…` | none | the stylesheet and script |
  *
  * Every page shows the chain status, which a background monitor keeps (see `chain-monitor`).
@@ -331,6 +331,12 @@ class Pages implements AuditPages {
     const parsed = parsePageQuery(request.query, clock.now(), { fallback: 1, max: 1 });
     if (!parsed.ok) return this.#error(request, caller, 400, 'bad_filter', 'Bad filter', parsed.problems.join('; '));
     const { filter } = parsed.query;
+    // Another site could otherwise link here: the browser sends the reviewer's cookie with a
+    // top-level navigation (SameSite=Lax), and the export would run and be recorded in the
+    // reviewer's name. Browsers say where a request comes from in Sec-Fetch-Site
+    // (https://www.w3.org/TR/fetch-metadata/#sec-fetch-site-header); one from another site runs
+    // nothing and records nothing.
+    if (request.req.headers['sec-fetch-site'] === 'cross-site') return this.#confirmExport(request, caller, params, format);
     const decision = decide(this.#s.policy.current(), caller.principal, { kind: 'audit', permission: 'export' });
     let seq: number;
     try {
@@ -350,5 +356,23 @@ class Pages implements AuditPages {
       logger: this.#s.logger,
       ...(options.productVersion === undefined ? {} : { productVersion: options.productVersion }),
     });
+  }
+
+  /**
+   * Asks a browser that another site sent to an export whether to run it. The form repeats the
+   * same request from this page, so it arrives same-origin and runs as usual; API clients, which
+   * cannot press a button, are refused.
+   */
+  #confirmExport(request: AuditRouteRequest, caller: AuditCaller, params: URLSearchParams, format: string): void {
+    const message = 'Another site asked for this export. It runs, and is recorded in the audit log in your name, only when you confirm it on the review pages.';
+    if (!request.html) return sendJson(request.res, 403, { error: 'cross_site', message, request_id: request.requestId });
+    const fields = [...params].map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`);
+    const filter = [...params].filter(([name]) => name !== 'format').map(([name, value]) => html`<li><code>${name}</code> = <code>${value}</code></li>`);
+    const body = html`<h1>Export audit records?</h1>
+<p>Another site sent you here to export audit records as <strong>${format.toUpperCase()}</strong>. The export is recorded in the audit log in your name.</p>
+${filter.length === 0 ? html`<p>Filter: none, every record.</p>` : html`<p>Filter:</p><ul>${filter}</ul>`}
+<form method="get" action="${EXPORT_PATH}">${fields}<button type="submit">Export</button></form>
+<p><a href="${AUDIT_PATH}">Cancel</a></p>`;
+    this.#page(request, caller, 200, 'Export audit records?', null, body, false);
   }
 }

@@ -8,7 +8,20 @@ import { html, joinHtml, type SafeHtml } from './html.js';
  * lexical structure (https://www.postgresql.org/docs/current/sql-syntax-lexical.html) closely
  * enough to never split a string, a comment or a dollar-quoted body; text it does not know
  * (a truncated statement, another dialect) passes through as it is.
+ *
+ * Any database user can put a statement of up to the record size limit in the log, and every
+ * review page and live view renders it, so the markup must stay linear in the statement's length
+ * whatever it holds: subqueries nested deeper than {@link MAX_INDENT_DEPTH} are drawn at that
+ * depth, and a statement over {@link FORMAT_TOKEN_BUDGET} tokens or {@link FORMAT_LINE_BUDGET}
+ * lines is shown as recorded, escaped and wrapped, with a note that formatting was skipped.
  */
+
+/** Subqueries deeper than this are indented as this deep. */
+export const MAX_INDENT_DEPTH = 12;
+/** A statement with more tokens than this is shown unformatted. */
+export const FORMAT_TOKEN_BUDGET = 4_000;
+/** A statement that would format to more lines than this is shown unformatted. */
+export const FORMAT_LINE_BUDGET = 500;
 
 export type SqlTokenType = 'keyword' | 'identifier' | 'quoted' | 'string' | 'number' | 'comment' | 'parameter' | 'punctuation' | 'operator';
 
@@ -49,8 +62,11 @@ const JOIN_CONTINUATIONS = new Set(['left', 'right', 'full', 'inner', 'cross', '
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 
-/** Splits SQL text into tokens; never fails, never drops a character other than whitespace. */
-export function tokenizeSql(text: string): SqlToken[] {
+/**
+ * Splits SQL text into tokens; never fails, never drops a character other than whitespace. With
+ * `maxTokens`, it stops after one token more than that, so a caller can tell the text is longer.
+ */
+export function tokenizeSql(text: string, maxTokens = Number.POSITIVE_INFINITY): SqlToken[] {
   const tokens: SqlToken[] = [];
   let i = 0;
   let spaced = false;
@@ -59,7 +75,7 @@ export function tokenizeSql(text: string): SqlToken[] {
     spaced = false;
     i = end;
   };
-  while (i < text.length) {
+  while (i < text.length && tokens.length <= maxTokens) {
     const ch = text[i]!;
     const next = text[i + 1];
     if (/\s/.test(ch)) {
@@ -152,16 +168,23 @@ function word(token: SqlToken | undefined): string {
   return token?.type === 'keyword' ? token.text.toLowerCase() : '';
 }
 
-/** The statement as lines: main clauses at the start of a line, subqueries one level deeper. */
+/**
+ * The statement as lines: main clauses at the start of a line, subqueries one level deeper (up
+ * to {@link MAX_INDENT_DEPTH}).
+ */
 export function formatSql(text: string): SqlLine[] {
-  const tokens = tokenizeSql(text);
+  return layoutSql(tokenizeSql(text));
+}
+
+function layoutSql(tokens: readonly SqlToken[]): SqlLine[] {
   const lines: SqlLine[] = [];
   let current: SqlToken[] = [];
+  // The true nesting, so that each closing parenthesis returns to its level; lines show it capped.
   let depth = 0;
   // One entry per open parenthesis: whether it holds a query (its clauses get lines of their own).
   const parens: boolean[] = [];
   const breakLine = (nextDepth: number): void => {
-    if (current.length > 0) lines.push({ depth, tokens: current });
+    if (current.length > 0) lines.push({ depth: Math.min(depth, MAX_INDENT_DEPTH), tokens: current });
     current = [];
     depth = nextDepth;
   };
@@ -211,9 +234,16 @@ const TOKEN_CLASSES: Partial<Record<SqlTokenType, string>> = {
   quoted: 'sql-identifier',
 };
 
-/** The statement formatted as markup: `<pre class="sql">` with every token escaped. */
+/**
+ * The statement formatted as markup: `<pre class="sql">` with every token escaped. Over the
+ * token or line budget it is the recorded text, escaped, followed by a note saying so.
+ */
 export function renderSql(text: string): SafeHtml {
-  const lines = formatSql(text).map((line) => {
+  const tokens = tokenizeSql(text, FORMAT_TOKEN_BUDGET);
+  if (tokens.length > FORMAT_TOKEN_BUDGET) return renderUnformatted(text, `it has more than ${FORMAT_TOKEN_BUDGET.toLocaleString('en')} tokens`);
+  const formatted = layoutSql(tokens);
+  if (formatted.length > FORMAT_LINE_BUDGET) return renderUnformatted(text, `it would take more than ${FORMAT_LINE_BUDGET.toLocaleString('en')} lines`);
+  const lines = formatted.map((line) => {
     const parts = line.tokens.map((token, i) => {
       const space = i > 0 && token.spaced ? ' ' : '';
       const cls = TOKEN_CLASSES[token.type];
@@ -222,4 +252,9 @@ export function renderSql(text: string): SafeHtml {
     return html`${'  '.repeat(line.depth)}${parts}`;
   });
   return html`<pre class="sql"><code>${joinHtml(lines, html`\n`)}</code></pre>`;
+}
+
+/** The recorded text as it is, escaped; the page's style wraps it anywhere, even inside a word. */
+function renderUnformatted(text: string, why: string): SafeHtml {
+  return html`<pre class="sql sql-unformatted"><code>${text}</code></pre><p class="sql-note">Formatting skipped: ${why}. Shown as recorded.</p>`;
 }

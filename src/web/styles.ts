@@ -120,6 +120,8 @@ pre.sql { margin: 0; white-space: pre-wrap; word-break: break-word; max-width: 4
 .sql-number { color: #9a4b00; }
 .sql-comment { color: var(--muted); font-style: italic; }
 .sql-identifier { color: #124a8c; }
+pre.sql-unformatted { overflow-wrap: anywhere; word-break: normal; }
+.sql-note { margin: .2rem 0 0; color: var(--muted); font-size: .8rem; }
 
 details.raw summary { cursor: pointer; color: var(--accent); font-size: .85rem; }
 details.raw { margin-top: .3rem; }

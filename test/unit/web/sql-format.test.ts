@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSql, renderSql, tokenizeSql } from '../../../src/web/sql-format.js';
+import { FORMAT_LINE_BUDGET, FORMAT_TOKEN_BUDGET, MAX_INDENT_DEPTH, formatSql, renderSql, tokenizeSql } from '../../../src/web/sql-format.js';
 
 /** The formatted statement as plain text, as the page shows it. */
 function shown(sql: string): string {
@@ -57,5 +57,93 @@ describe('formatSql', () => {
     expect(markup).toContain('<span class="sql-identifier">&quot;&lt;b&gt;&quot;</span>');
     expect(markup).toContain('a &lt; b');
     expect(markup).not.toMatch(/<img|<b>/);
+  });
+});
+
+/** Statement shapes that make a formatter's output grow faster than its input, each made `n` units long. */
+const ADVERSARIAL: Readonly<Record<string, (n: number) => string>> = {
+  'nested subqueries': (n) => '(select'.repeat(n),
+  'nested subqueries, spaced': (n) => '( select '.repeat(n),
+  'nested parentheses': (n) => '('.repeat(n),
+  'nested subqueries closed': (n) => `${'(select 1 from '.repeat(n)}t${')'.repeat(n)}`,
+  'many numbers': (n) => '1,'.repeat(n),
+  'many quoted identifiers': (n) => '"" '.repeat(n),
+  'many keywords': (n) => 'in,'.repeat(n),
+  'many clauses': (n) => 'select '.repeat(n),
+  'many line comments': (n) => '--\n'.repeat(n),
+  'many escaped strings': (n) => "'&' ".repeat(n),
+  'many dollar signs': (n) => '$a'.repeat(n),
+  'long identifier': (n) => 'a'.repeat(n),
+  'long quoted identifier': (n) => `"${'"'.repeat(n)}"`,
+  'long unterminated comment': (n) => `/*${'/*'.repeat(n)}`,
+  'long dollar tag': (n) => `$${'a'.repeat(n)}$`,
+};
+
+/** Bytes of markup per byte of statement that rendering never exceeds (a one-byte token becomes a `<span>`). */
+const MARKUP_PER_BYTE = 32;
+/** Escaping turns one byte into at most six (`&quot;`); the note adds a sentence. */
+const UNFORMATTED_PER_BYTE = 6;
+const NOTE_BYTES = 200;
+const RECORD_LIMIT = 64 * 1024;
+
+describe('renderSql on statements built to blow it up', () => {
+  for (const [shape, make] of Object.entries(ADVERSARIAL)) {
+    it(`renders ${shape} in markup linear in the statement's length`, () => {
+      for (const n of [1, 10, 100, 1_000, 10_000, RECORD_LIMIT]) {
+        const sql = make(n).slice(0, RECORD_LIMIT);
+        const bytes = Buffer.byteLength(String(renderSql(sql)));
+        expect(bytes, `${shape}, ${sql.length} bytes`).toBeLessThanOrEqual(MARKUP_PER_BYTE * Buffer.byteLength(sql) + NOTE_BYTES);
+      }
+    });
+  }
+
+  it('keeps markup linear for any text, formatted or not', () => {
+    const unit = fc.constantFrom('(', ')', 'select ', '(select', '1,', '"" ', "'&'", '--\n', '/*', '*/', '$a$', '$1', ' ', '<', 'é', 'from ', 'x');
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 3_000 }).map((units) => units.join('')), (sql) => {
+        expect(Buffer.byteLength(String(renderSql(sql)))).toBeLessThanOrEqual(MARKUP_PER_BYTE * Buffer.byteLength(sql) + NOTE_BYTES);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('the 63 KB nested statement of the security review renders in at most 64 KB of markup', () => {
+    const sql = '(select'.repeat(9_000);
+    expect(Buffer.byteLength(String(renderSql(sql)))).toBeLessThanOrEqual(sql.length + NOTE_BYTES);
+  });
+
+  it(`indents subqueries at most ${MAX_INDENT_DEPTH} levels deep, and returns to each level as they close`, () => {
+    const depth = MAX_INDENT_DEPTH + 8;
+    const sql = `${'select a from (\n'.repeat(depth)}select 1${') x\n'.repeat(depth)}where b`;
+    const lines = formatSql(sql);
+    expect(Math.max(...lines.map((line) => line.depth))).toBe(MAX_INDENT_DEPTH);
+    expect(lines.filter((line) => line.depth === MAX_INDENT_DEPTH).length).toBeGreaterThan(8);
+    expect(lines.at(-1)).toMatchObject({ depth: 0, tokens: [{ text: 'where' }, { text: 'b' }] });
+    const markup = String(renderSql(sql));
+    expect(markup).not.toContain(' '.repeat(2 * MAX_INDENT_DEPTH + 1));
+  });
+
+  it(`shows a statement over ${FORMAT_TOKEN_BUDGET} tokens as recorded, escaped, with a note`, () => {
+    const sql = `select ${Array.from({ length: FORMAT_TOKEN_BUDGET }, (_, i) => `'<${i}>'`).join(', ')} from t`;
+    const markup = String(renderSql(sql));
+    expect(markup).toContain('<pre class="sql sql-unformatted"><code>select &#39;&lt;0&gt;&#39;, &#39;&lt;1&gt;&#39;');
+    expect(markup).not.toContain('<span');
+    expect(markup).toContain(`Formatting skipped: it has more than ${FORMAT_TOKEN_BUDGET.toLocaleString('en')} tokens. Shown as recorded.`);
+    expect(markup).not.toMatch(/<(?!\/?(pre|code|p)\b)/);
+    // At the budget it is still formatted.
+    expect(String(renderSql(Array.from({ length: FORMAT_TOKEN_BUDGET }, () => '1').join(' ')))).toContain('<span class="sql-number">');
+  });
+
+  it(`shows a statement that would take over ${FORMAT_LINE_BUDGET} lines as recorded, with a note`, () => {
+    const sql = 'select 1\n'.repeat(FORMAT_LINE_BUDGET + 1);
+    const markup = String(renderSql(sql));
+    expect(markup).toContain(`<code>${sql}</code>`);
+    expect(markup).toContain(`it would take more than ${FORMAT_LINE_BUDGET} lines`);
+    expect(String(renderSql('select 1\n'.repeat(FORMAT_LINE_BUDGET)))).not.toContain('Formatting skipped');
+  });
+
+  it('stops tokenizing one token past the budget it is given', () => {
+    expect(tokenizeSql('a b c d e', 2).map((t) => t.text)).toEqual(['a', 'b', 'c']);
+    expect(tokenizeSql('a b', 2)).toHaveLength(2);
   });
 });
