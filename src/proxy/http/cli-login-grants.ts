@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Clock, Principal } from '../../core/index.js';
 
 /**
@@ -22,6 +23,12 @@ export const DEVICE_INTERVAL_MS = 5_000;
 export const SLOW_DOWN_STEP_MS = 5_000;
 /** Pending codes and device grants each; beyond it new ones are refused until old ones expire. */
 export const MAX_PENDING = 10_000;
+/**
+ * Pending device grants one client network may hold. Starting a grant needs no login, so without
+ * this one client could fill {@link MAX_PENDING} and lock everyone out; a person runs one
+ * `tollgate login` at a time, and a team behind one NAT rarely runs ten at once.
+ */
+export const MAX_PENDING_DEVICES_PER_CLIENT = 10;
 /** RFC 8628 §5.1: wrong user codes one session may enter before it is refused. */
 export const MAX_USER_CODE_FAILURES = 20;
 
@@ -134,12 +141,23 @@ export type RedeemCodeResult =
   | { readonly ok: false; readonly reason: CodeFailureReason; readonly approval?: CliApproval };
 
 export interface DeviceStart {
+  readonly ok: true;
   readonly deviceCode: string;
   /** Canonical, unformatted. */
   readonly userCode: string;
   readonly expiresInMs: number;
   readonly intervalMs: number;
 }
+
+export type DeviceStartRefusal = {
+  readonly ok: false;
+  /** `client-limit`: the client's network holds its share of grants; `full`: the whole table is. */
+  readonly reason: 'client-limit' | 'full';
+  /** The limit that was reached. */
+  readonly limit: number;
+  /** Until the oldest grant in the way expires (sooner if it is redeemed). */
+  readonly retryAfterMs: number;
+};
 
 /** RFC 8628 §3.5 error codes, and `invalid_grant` for a device code that is not (or no longer) known. */
 export type DevicePollError = 'authorization_pending' | 'slow_down' | 'access_denied' | 'expired_token' | 'invalid_grant';
@@ -161,6 +179,8 @@ interface PendingCode extends CodeBinding {
 
 interface DeviceGrant {
   readonly key: string;
+  /** {@link clientNetwork} of the address that started it. */
+  readonly client: string;
   readonly userCode: string;
   readonly expiresAt: number;
   intervalMs: number;
@@ -175,6 +195,7 @@ export interface CliLoginGrantsOptions {
   readonly deviceTtlMs?: number;
   readonly intervalMs?: number;
   readonly maxPending?: number;
+  readonly maxPendingDevicesPerClient?: number;
 }
 
 /**
@@ -189,9 +210,12 @@ export class CliLoginGrants {
   readonly #deviceTtlMs: number;
   readonly #intervalMs: number;
   readonly #max: number;
+  readonly #maxPerClient: number;
   readonly #codes = new Map<string, PendingCode>();
   readonly #devices = new Map<string, DeviceGrant>();
   readonly #byUserCode = new Map<string, DeviceGrant>();
+  /** The pending grants of each client network, oldest first (every grant lives equally long). */
+  readonly #byClient = new Map<string, Set<DeviceGrant>>();
   readonly #userCodeFailures = new Map<string, { count: number; resetAt: number }>();
 
   constructor(options: CliLoginGrantsOptions) {
@@ -200,6 +224,7 @@ export class CliLoginGrants {
     this.#deviceTtlMs = options.deviceTtlMs ?? DEVICE_TTL_MS;
     this.#intervalMs = options.intervalMs ?? DEVICE_INTERVAL_MS;
     this.#max = options.maxPending ?? MAX_PENDING;
+    this.#maxPerClient = options.maxPendingDevicesPerClient ?? MAX_PENDING_DEVICES_PER_CLIENT;
   }
 
   get pendingCodes(): number {
@@ -237,16 +262,22 @@ export class CliLoginGrants {
     return { ok: true, approval };
   }
 
-  /** RFC 8628 §3.1–3.2: a new device grant, or `null` when the table is full. */
-  startDevice(): DeviceStart | null {
+  /**
+   * RFC 8628 §3.1–3.2: a new device grant for a request from `client` (a {@link clientNetwork}),
+   * or why not: the client's network already holds its share, or the table is full.
+   */
+  startDevice(client: string): DeviceStart | DeviceStartRefusal {
     const now = this.#clock.now();
     this.#sweepDevices(now);
-    if (this.#devices.size >= this.#max) return null;
+    const own = this.#byClient.get(client);
+    if (own !== undefined && own.size >= this.#maxPerClient) return refusal('client-limit', this.#maxPerClient, own.values().next().value, now);
+    if (this.#devices.size >= this.#max) return refusal('full', this.#max, this.#devices.values().next().value, now);
     const deviceCode = randomBytes(32).toString('base64url');
     let userCode = generateUserCode();
     while (this.#byUserCode.has(userCode)) userCode = generateUserCode();
     const grant: DeviceGrant = {
       key: keyOf(deviceCode),
+      client,
       userCode,
       expiresAt: now + this.#deviceTtlMs,
       intervalMs: this.#intervalMs,
@@ -256,7 +287,9 @@ export class CliLoginGrants {
     };
     this.#devices.set(grant.key, grant);
     this.#byUserCode.set(userCode, grant);
-    return { deviceCode, userCode, expiresInMs: this.#deviceTtlMs, intervalMs: this.#intervalMs };
+    if (own === undefined) this.#byClient.set(client, new Set([grant]));
+    else own.add(grant);
+    return { ok: true, deviceCode, userCode, expiresInMs: this.#deviceTtlMs, intervalMs: this.#intervalMs };
   }
 
   /** Whether a canonical user code names a grant still waiting for its user. */
@@ -343,6 +376,9 @@ export class CliLoginGrants {
   #forget(grant: DeviceGrant): void {
     this.#devices.delete(grant.key);
     if (this.#byUserCode.get(grant.userCode) === grant) this.#byUserCode.delete(grant.userCode);
+    const own = this.#byClient.get(grant.client);
+    own?.delete(grant);
+    if (own?.size === 0) this.#byClient.delete(grant.client);
   }
 
   #sweepDevices(now: number): void {
@@ -351,6 +387,44 @@ export class CliLoginGrants {
       this.#forget(grant);
     }
   }
+}
+
+function refusal(reason: DeviceStartRefusal['reason'], limit: number, oldest: DeviceGrant | undefined, now: number): DeviceStartRefusal {
+  return { ok: false, reason, limit, retryAfterMs: Math.max(0, (oldest?.expiresAt ?? now) - now) };
+}
+
+/**
+ * The network a client address stands for when device grants are counted: an IPv4 address
+ * itself (IPv4-mapped IPv6 included), the /64 of an IPv6 address, since one host commonly holds
+ * a whole /64 (RFC 7421 §1) and could otherwise change address for every request. Anything
+ * else (no address known) counts as itself.
+ */
+export function clientNetwork(address: string): string {
+  const bare = address.split('%', 1)[0] ?? '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  if (mapped !== null && isIP(mapped[1] ?? '') === 4) return mapped[1] ?? '';
+  if (isIP(bare) !== 6) return address;
+  return `${ipv6Groups(bare).slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address, in lower-case hex without leading zeros. */
+function ipv6Groups(address: string): string[] {
+  const [head = '', tail] = address.split('::');
+  const parts = (text: string): string[] => {
+    if (text === '') return [];
+    const groups = text.split(':');
+    const last = groups.at(-1) ?? '';
+    // RFC 4291 §2.2 form 3: the low 32 bits written as dotted IPv4.
+    if (last.includes('.')) {
+      const [a = 0, b = 0, c = 0, d = 0] = last.split('.').map(Number);
+      groups.splice(-1, 1, ((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
+    }
+    return groups;
+  };
+  const front = parts(head);
+  const back = tail === undefined ? [] : parts(tail);
+  const zeros: string[] = new Array<string>(8 - front.length - back.length).fill('0');
+  return [...front, ...zeros, ...back].map((group) => parseInt(group, 16).toString(16));
 }
 
 function keyOf(code: string): string {

@@ -8,6 +8,7 @@ import type { Caller } from './authenticate.js';
 import {
   CliLoginGrants,
   checkLoopbackRedirectUri,
+  clientNetwork,
   formatUserCode,
   isPkceValue,
   normalizeUserCode,
@@ -18,7 +19,7 @@ import {
 } from './cli-login-grants.js';
 import { closeIfBodyUnread, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { databaseAccess, issueRecordedDbToken, type DatabaseAccess } from './db-access.js';
-import { escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
+import { browserRequestKind, escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
 
 /** Every CLI login route lives under this prefix (inside the reserved `/_tollgate/`). */
 export const CLI_LOGIN_PREFIX = '/_tollgate/cli/';
@@ -170,6 +171,7 @@ function redirectToCli(ctx: RequestContext, redirectUri: string, params: Readonl
  * in (returning here), and asks the signed-in user to approve.
  */
 async function showConsent(ctx: RequestContext, services: GatewayServices, state: CliLoginState): Promise<void> {
+  if (browserRequestKind(ctx.req.headers) === 'not-navigation') return refuseNonNavigation(ctx);
   const parsed = parseAuthorizeRequest(queryParams(ctx.query));
   if (!parsed.ok) return refuseAuthorize(ctx, parsed);
   const caller = await requireBrowserCaller(ctx, services);
@@ -210,6 +212,7 @@ async function showConsent(ctx: RequestContext, services: GatewayServices, state
 /** `POST /_tollgate/cli/authorize`: the user's Approve or Cancel. */
 async function decideConsent(ctx: RequestContext, services: GatewayServices, state: CliLoginState): Promise<void> {
   if (!sameOrigin(ctx, services)) return refuseCrossSite(ctx);
+  if (browserRequestKind(ctx.req.headers) === 'not-navigation') return refuseNonNavigation(ctx);
   const body = await readParams(ctx);
   if (!body.ok) return sendBodyProblem(ctx, body, false);
   const parsed = parseAuthorizeRequest(body.params);
@@ -230,7 +233,10 @@ async function decideConsent(ctx: RequestContext, services: GatewayServices, sta
     redirectUri: request.redirectUri,
     codeChallenge: request.codeChallenge,
   });
-  if (code === null) return busy(ctx);
+  if (code === null) {
+    services.metrics.cliLoginRefusals.labels('code-pending-limit').inc();
+    return busy(ctx);
+  }
   redirectToCli(ctx, request.redirectUri, { code, state: request.state });
 }
 
@@ -242,8 +248,24 @@ async function startDevice(ctx: RequestContext, services: GatewayServices, state
   if (!body.ok) return sendBodyProblem(ctx, body, true);
   const unavailable = tokensUnavailable(services);
   if (unavailable !== null) return oauthError(ctx, 400, 'invalid_request', unavailable);
-  const started = state.grants.startDevice();
-  if (started === null) return oauthError(ctx, 503, 'temporarily_unavailable', 'too many sign-ins are pending; try again in a minute', { 'retry-after': '60' });
+  const started = state.grants.startDevice(clientNetwork(ctx.client.remote));
+  if (!started.ok) {
+    const seconds = Math.max(1, Math.ceil(started.retryAfterMs / 1000));
+    const retryAfter = { 'retry-after': String(seconds) };
+    if (started.reason === 'client-limit') {
+      services.metrics.cliLoginRefusals.labels('device-client-limit').inc();
+      // RFC 6585 §4 status; `slow_down` as RFC 8628 §3.5 uses it: this client must wait.
+      return oauthError(
+        ctx,
+        429,
+        'slow_down',
+        `${started.limit} sign-ins started from your network are still waiting for approval; approve one in the browser, or try again in ${seconds} s when the oldest expires`,
+        retryAfter,
+      );
+    }
+    services.metrics.cliLoginRefusals.labels('device-pending-limit').inc();
+    return oauthError(ctx, 503, 'temporarily_unavailable', `too many sign-ins are pending on this gateway; try again in ${seconds} s`, retryAfter);
+  }
   const verificationUri = new URL(CLI_DEVICE_PATH, services.config.server.public_url).href;
   const userCode = formatUserCode(started.userCode);
   sendJson(ctx.res, 200, {
@@ -261,6 +283,7 @@ async function startDevice(ctx: RequestContext, services: GatewayServices, state
  * or, with a code that is waiting, the question whether to approve it.
  */
 async function showDevicePage(ctx: RequestContext, services: GatewayServices, state: CliLoginState): Promise<void> {
+  if (browserRequestKind(ctx.req.headers) === 'not-navigation') return refuseNonNavigation(ctx);
   const caller = await requireBrowserCaller(ctx, services);
   if (caller === null) return;
   const attemptKey = caller.sessionRef ?? caller.reuseKey;
@@ -296,6 +319,7 @@ async function showDevicePage(ctx: RequestContext, services: GatewayServices, st
 /** `POST /_tollgate/cli/device/approve`: the user's Approve or Cancel of a device grant. */
 async function decideDevice(ctx: RequestContext, services: GatewayServices, state: CliLoginState): Promise<void> {
   if (!sameOrigin(ctx, services)) return refuseCrossSite(ctx);
+  if (browserRequestKind(ctx.req.headers) === 'not-navigation') return refuseNonNavigation(ctx);
   const body = await readParams(ctx);
   if (!body.ok) return sendBodyProblem(ctx, body, false);
   const caller = await requireBrowserCaller(ctx, services);
@@ -514,6 +538,25 @@ function refuseCrossSite(ctx: RequestContext): void {
     error: 'cross_site',
     title: 'Refused',
     message: 'This form can only be submitted from the gateway\'s own page. Run tollgate login again.',
+    requestId: ctx.requestId,
+  });
+}
+
+/**
+ * The consent and device pages carry a form token that approves a sign-in, and apps mounted by
+ * path share their origin: a script there must neither read a page (only a top-level navigation
+ * gets one; `Cross-Origin-Opener-Policy` keeps an opener from reading the window) nor post a
+ * form with `fetch`. A real form submission is a navigation too (request mode `navigate` in the
+ * Fetch Standard); clients without Fetch Metadata are judged by the form token alone.
+ */
+function refuseNonNavigation(ctx: RequestContext): void {
+  closeIfBodyUnread(ctx.req, ctx.res);
+  sendError(ctx.res, ctx.html, {
+    status: 403,
+    error: 'navigation_required',
+    title: 'Open this page yourself',
+    message: 'Sign-ins are approved only on a page opened in the browser window, by the address tollgate login shows or a link; scripts and frames cannot. Open that address in your browser.',
+    reason: 'fetch-metadata-not-navigation',
     requestId: ctx.requestId,
   });
 }

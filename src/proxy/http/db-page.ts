@@ -1,8 +1,8 @@
 import type { Caller } from './authenticate.js';
-import { sendAuditUnavailable, sendMethodNotAllowed, type GatewayServices, type RequestContext } from './context.js';
+import { closeIfBodyUnread, sendAuditUnavailable, sendMethodNotAllowed, type GatewayServices, type RequestContext } from './context.js';
 import { databaseAccess, issueRecordedDbToken } from './db-access.js';
 import { LOGIN_PATH, LOGOUT_PATH } from './login.js';
-import { escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
+import { browserRequestKind, escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
 
 export const DB_PAGE_PATH = '/db';
 
@@ -12,10 +12,17 @@ export const DB_PAGE_PATH = '/db';
  * with a ready `psql` command. Database tokens are issued only here and by the admin CLI; each
  * one is recorded (`token.issued`, durable) before it is shown, and the page is never cached.
  * Browsers get HTML; clients asking for JSON get `{ user, token, expires_at, databases }`.
+ *
+ * Apps mounted by path on the public host share this page's origin, so their scripts could ask
+ * for it like any same-origin resource. A browser gets a token only for a top-level navigation,
+ * where the user sees it and a script cannot read it (the page's opener is severed by
+ * `Cross-Origin-Opener-Policy`, and it cannot be framed); a navigation from another site is
+ * asked to confirm first, and `HEAD` never issues one.
  */
 export async function handleDbPage(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const method = ctx.req.method;
   if (method !== 'GET' && method !== 'HEAD') return sendMethodNotAllowed(ctx, 'GET, HEAD');
+  if (browserRequestKind(ctx.req.headers) === 'not-navigation') return refuseNonNavigation(ctx);
   const caller = await services.requireCaller(ctx);
   if (caller === null) return;
   const found = databaseAccess(services, caller.principal);
@@ -24,6 +31,15 @@ export async function handleDbPage(ctx: RequestContext, services: GatewayService
     return sendHtml(ctx.res, 200, 'Databases', `<h1>Databases</h1><p>${escapeHtml(found.message)}</p>${footer(caller)}`);
   }
   const { databases } = found.access;
+  // RFC 9110 §9.3.2: HEAD answers with GET's headers and no content; a token nobody can read
+  // would only be an issued credential and a record about nothing.
+  if (method === 'HEAD') {
+    if (!ctx.html) return sendJson(ctx.res, 200, { user: caller.user, databases });
+    return confirmToken(ctx, caller);
+  }
+  // As logout does: a link on another site may send the browser here, and the user should not
+  // get a fresh credential they did not ask for. The confirmation repeats the request from here.
+  if (ctx.req.headers['sec-fetch-site'] === 'cross-site') return confirmToken(ctx, caller);
 
   const issued = await issueRecordedDbToken(services, { principal: caller.principal, sessionRef: caller.sessionRef, client: ctx.client, via: 'db-page' });
   if (!issued.ok) {
@@ -48,6 +64,32 @@ export async function handleDbPage(ctx: RequestContext, services: GatewayService
       `<table><thead><tr><th>Database</th><th>Logins you are granted</th></tr></thead><tbody>${rows}</tbody></table>` +
       `<h2>Your database token</h2><p>Use it as the password. It expires at <code>${escapeHtml(expires)}</code>; reload this page for a new one.</p>` +
       `<pre>${escapeHtml(issued.token)}</pre><h2>Connect</h2>${commands}${footer(caller)}`,
+  );
+}
+
+/** A browser's request for `/db` that is not a top-level navigation: a script's, a frame's, an image's. */
+function refuseNonNavigation(ctx: RequestContext): void {
+  closeIfBodyUnread(ctx.req, ctx.res);
+  sendError(ctx.res, ctx.html, {
+    status: 403,
+    error: 'navigation_required',
+    title: 'Open this page yourself',
+    message: `Database tokens are shown only on a page opened in the browser window, by a link or the address bar; scripts, frames and embedded requests get none. Open ${DB_PAGE_PATH} in your browser.`,
+    reason: 'fetch-metadata-not-navigation',
+    requestId: ctx.requestId,
+  });
+}
+
+/** Asks before issuing; the form is a same-origin navigation back to this page. */
+function confirmToken(ctx: RequestContext, caller: Caller): void {
+  sendHtml(
+    ctx.res,
+    200,
+    'Databases',
+    '<h1>Get a database token?</h1>' +
+      '<p>This page issues a new database token in your name each time it is opened, and records it. ' +
+      'You were sent here from another site: continue only if you meant to get one.</p>' +
+      `<form method="get" action="${DB_PAGE_PATH}"><p><button type="submit">Get a database token</button></p></form>${footer(caller)}`,
   );
 }
 

@@ -12,6 +12,7 @@ export const METRIC_NAMES = {
   inFlight: 'tollgate_http_in_flight_requests',
   webSocketSessions: 'tollgate_websocket_sessions',
   authFailures: 'tollgate_auth_failures_total',
+  cliLoginRefusals: 'tollgate_cli_login_refusals_total',
 } as const;
 
 /** Handles on the gateway's metrics. */
@@ -25,6 +26,8 @@ export class GatewayMetrics {
   readonly inFlight: Gauge;
   readonly webSocketSessions: Gauge<'resource'>;
   readonly authFailures: Counter<'method' | 'reason'>;
+  /** `tollgate login` requests refused for want of room: too many grants pending from one network, or in all. */
+  readonly cliLoginRefusals: Counter<'reason'>;
   /** Label children by joined label values: prom-client hashes the labels on every call otherwise. */
   readonly #requestChildren = new Map<string, { inc(): void }>();
   readonly #appendChildren = new Map<string, { observe(value: number): void }>();
@@ -63,6 +66,13 @@ export class GatewayMetrics {
         name: METRIC_NAMES.authFailures,
         help: 'Refused logins, bearer tokens, session cookies and refreshes, by method and reason.',
         labelNames: ['method', 'reason'] as const,
+        registers: [registry],
+      });
+    this.cliLoginRefusals = existing(registry, METRIC_NAMES.cliLoginRefusals) ??
+      new Counter({
+        name: METRIC_NAMES.cliLoginRefusals,
+        help: 'CLI sign-ins refused because too many were pending: device-client-limit (one client network), device-pending-limit or code-pending-limit (the whole gateway).',
+        labelNames: ['reason'] as const,
         registers: [registry],
       });
   }

@@ -3,7 +3,10 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'n
 /**
  * The gateway's own responses: error pages, the home and `/db` pages, JSON errors for API
  * clients. Every page is self-contained (no scripts, no external resources) and sent with a
- * strict Content-Security-Policy, `no-store`, and no framing.
+ * strict Content-Security-Policy, `no-store`, no framing, and in a browsing context group of its
+ * own: apps mounted by path share the gateway's origin, and a window one of them opened on
+ * `/db` could otherwise read the token out of it (HTML Standard, "Cross-origin opener policies":
+ * `Cross-Origin-Opener-Policy: same-origin` severs the opener).
  */
 
 export const PAGE_SECURITY_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
@@ -11,6 +14,7 @@ export const PAGE_SECURITY_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freez
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
   'cache-control': 'no-store',
 });
 
@@ -27,6 +31,20 @@ export function escapeHtml(text: string): string {
 export function wantsHtml(headers: IncomingHttpHeaders): boolean {
   const accept = headers.accept;
   return accept !== undefined && accept.includes('text/html');
+}
+
+/**
+ * How a browser says it made a request, in its Fetch Metadata headers (W3C Fetch Metadata
+ * Request Headers §2): `no-metadata` for clients that send none (curl, the CLI, API clients),
+ * `navigation` for a top-level navigation (a link followed, an address typed, a form submitted
+ * into the window), `not-navigation` for everything a page's script or markup can do without
+ * showing the user the answer: `fetch`, XHR, frames, images.
+ */
+export type BrowserRequestKind = 'no-metadata' | 'navigation' | 'not-navigation';
+
+export function browserRequestKind(headers: IncomingHttpHeaders): BrowserRequestKind {
+  if (headers['sec-fetch-site'] === undefined) return 'no-metadata';
+  return headers['sec-fetch-mode'] === 'navigate' && headers['sec-fetch-dest'] === 'document' ? 'navigation' : 'not-navigation';
 }
 
 /** A complete HTML document; `body` is trusted markup built with {@link escapeHtml}. */

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { manualClock, type Principal } from '../../../src/core/index.js';
 import {
   CliLoginGrants,
+  MAX_PENDING_DEVICES_PER_CLIENT,
   MAX_USER_CODE_FAILURES,
   USER_CODE_ALPHABET,
   checkLoopbackRedirectUri,
+  clientNetwork,
   formatUserCode,
   generateUserCode,
   isPkceValue,
@@ -19,6 +21,7 @@ const ALICE: Principal = { subject: 'sub-alice', email: 'alice@example.com', gro
 const RFC_VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
 const RFC_CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 const REDIRECT = 'http://127.0.0.1:49152/callback';
+const CLIENT = '203.0.113.5';
 
 function binding(overrides: Partial<CodeBinding> = {}): CodeBinding {
   return { principal: ALICE, user: 'alice@example.com', sessionRef: 'ref-1', redirectUri: REDIRECT, codeChallenge: RFC_CHALLENGE, ...overrides };
@@ -164,12 +167,18 @@ describe('CliLoginGrants: authorization codes', () => {
 describe('CliLoginGrants: device grants (RFC 8628)', () => {
   const approval = { principal: ALICE, user: 'alice@example.com', sessionRef: 'ref-1' };
 
+  function started(grants: CliLoginGrants): { deviceCode: string; userCode: string } {
+    const start = grants.startDevice(CLIENT);
+    if (!start.ok) throw new Error(`no grant: ${start.reason}`);
+    return start;
+  }
+
   it('is pending until approved, slows a client that polls too fast, then issues once', () => {
     const clock = manualClock(1_000);
     const grants = new CliLoginGrants({ clock });
-    const started = grants.startDevice();
-    expect(started).toMatchObject({ expiresInMs: 600_000, intervalMs: 5_000 });
-    const { deviceCode, userCode } = started ?? { deviceCode: '', userCode: '' };
+    const started = grants.startDevice(CLIENT);
+    expect(started).toMatchObject({ ok: true, expiresInMs: 600_000, intervalMs: 5_000 });
+    const { deviceCode, userCode } = started.ok ? started : { deviceCode: '', userCode: '' };
     expect(grants.isPendingUserCode(userCode)).toBe(true);
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'authorization_pending', intervalMs: 5_000 });
     clock.advance(1_000);
@@ -194,7 +203,7 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
   it('can be polled again when the token could not be issued', () => {
     const clock = manualClock(1_000);
     const grants = new CliLoginGrants({ clock });
-    const { deviceCode, userCode } = grants.startDevice() ?? { deviceCode: '', userCode: '' };
+    const { deviceCode, userCode } = started(grants);
     grants.decideDevice(userCode, approval);
     const first = grants.pollDevice(deviceCode);
     if (first.ok) first.settle(false);
@@ -204,7 +213,7 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
 
   it('answers access_denied once when the user cancels, then forgets the grant', () => {
     const grants = new CliLoginGrants({ clock: manualClock(1_000) });
-    const { deviceCode, userCode } = grants.startDevice() ?? { deviceCode: '', userCode: '' };
+    const { deviceCode, userCode } = started(grants);
     expect(grants.decideDevice(userCode, null)).toBe('decided');
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'access_denied' });
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'invalid_grant' });
@@ -213,7 +222,7 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
   it('expires: expired_token to the client, and the code can no longer be approved', () => {
     const clock = manualClock(1_000);
     const grants = new CliLoginGrants({ clock });
-    const { deviceCode, userCode } = grants.startDevice() ?? { deviceCode: '', userCode: '' };
+    const { deviceCode, userCode } = started(grants);
     clock.advance(600_000);
     expect(grants.isPendingUserCode(userCode)).toBe(false);
     expect(grants.decideDevice(userCode, approval)).toBe('expired');
@@ -222,8 +231,44 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
 
   it('refuses new grants when full', () => {
     const grants = new CliLoginGrants({ clock: manualClock(1_000), maxPending: 1 });
-    expect(grants.startDevice()).not.toBeNull();
-    expect(grants.startDevice()).toBeNull();
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: true });
+    expect(grants.startDevice('198.51.100.9')).toEqual({ ok: false, reason: 'full', limit: 1, retryAfterMs: 600_000 });
+  });
+
+  it('holds only its share of grants per client network, so one client cannot lock everyone out', () => {
+    const clock = manualClock(1_000);
+    const grants = new CliLoginGrants({ clock });
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: true });
+    clock.advance(60_000);
+    for (let i = 1; i < MAX_PENDING_DEVICES_PER_CLIENT; i++) expect(grants.startDevice(CLIENT)).toMatchObject({ ok: true });
+    expect(grants.startDevice(CLIENT)).toEqual({ ok: false, reason: 'client-limit', limit: MAX_PENDING_DEVICES_PER_CLIENT, retryAfterMs: 540_000 });
+    expect(grants.startDevice('198.51.100.9')).toMatchObject({ ok: true });
+    // The oldest grant expires: room for one more.
+    clock.advance(540_000);
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: true });
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: false, reason: 'client-limit' });
+  });
+
+  it('gives a client back its share as its grants are used up or cancelled', () => {
+    const clock = manualClock(1_000);
+    const grants = new CliLoginGrants({ clock, maxPendingDevicesPerClient: 2 });
+    const first = started(grants);
+    const second = started(grants);
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: false, reason: 'client-limit' });
+    grants.decideDevice(first.userCode, approval);
+    const polled = grants.pollDevice(first.deviceCode);
+    if (polled.ok) polled.settle(true);
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: true });
+    grants.decideDevice(second.userCode, null);
+    expect(grants.pollDevice(second.deviceCode)).toEqual({ ok: false, error: 'access_denied' });
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: true });
+    expect(grants.startDevice(CLIENT)).toMatchObject({ ok: false, reason: 'client-limit' });
+  });
+
+  it('keeps the global cap as a backstop across client networks', () => {
+    const grants = new CliLoginGrants({ clock: manualClock(1_000), maxPending: 3 });
+    for (const client of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) expect(grants.startDevice(client)).toMatchObject({ ok: true });
+    expect(grants.startDevice('198.51.100.4')).toMatchObject({ ok: false, reason: 'full' });
   });
 
   it('stops a session after too many wrong user codes (RFC 8628 §5.1)', () => {
@@ -232,5 +277,21 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
     expect(grants.userCodeAttempt('session-a', true)).toBe(false);
     expect(grants.userCodeAttempt('session-a', false)).toBe(false);
     expect(grants.userCodeAttempt('session-b', false)).toBe(true);
+  });
+});
+
+describe('clientNetwork: what device grants are counted against', () => {
+  it.each([
+    ['203.0.113.5', '203.0.113.5'],
+    ['::ffff:203.0.113.5', '203.0.113.5'],
+    ['2001:db8:1:2::a', '2001:db8:1:2::/64'],
+    ['2001:0DB8:0001:0002:ffff:0:0:1', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2:3:4:5:6%eth0', '2001:db8:1:2::/64'],
+    ['2001:db8::', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['64:ff9b::192.0.2.33', '64:ff9b:0:0::/64'],
+    ['', ''],
+  ])('%s counts as %s', (address, network) => {
+    expect(clientNetwork(address)).toBe(network);
   });
 });
