@@ -58,10 +58,32 @@ export function databaseAccess(services: GatewayServices, principal: Principal):
     .filter((db) => db.logins.length > 0)
     .map((db) => ({
       ...db,
-      psql: `psql "host=${endpoint.host} port=${endpoint.port} dbname=${db.name} user=${user} sslmode=${endpoint.sslmode}"`,
+      psql: psqlCommand({ host: endpoint.host, port: endpoint.port, dbname: db.name, user, sslmode: endpoint.sslmode }),
     }));
   if (databases.length === 0) return { ok: false, reason: 'no-databases', message: 'Your roles grant no access to any database behind this gateway.' };
   return { ok: true, access: { endpoint, user, databases } };
+}
+
+/** Conninfo values that need no quoting (RFC-style hosts, database names, typical e-mail addresses). */
+const PLAIN_CONNINFO_VALUE = /^[A-Za-z0-9@._+:-]+$/;
+/** Characters a POSIX shell interprets inside double quotes (and `!`, bash's history expansion). */
+const SHELL_SPECIAL_IN_DOUBLE_QUOTES = /[$`"\\!]/;
+
+/**
+ * The `psql` command line for `params`, safe to paste into a POSIX shell whatever the values hold:
+ * each value is quoted for libpq's conninfo syntax when it needs it (single quotes, `\'` and `\\`
+ * inside), and the conninfo is wrapped in double quotes when the shell would leave it alone
+ * there, in single quotes otherwise (an e-mail address may hold `$(…)` or a backtick, which the
+ * shell would run inside double quotes).
+ */
+export function psqlCommand(params: Readonly<Record<string, string | number>>): string {
+  const conninfo = Object.entries(params)
+    .map(([key, value]) => {
+      const text = String(value);
+      return `${key}=${PLAIN_CONNINFO_VALUE.test(text) ? text : `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`}`;
+    })
+    .join(' ');
+  return SHELL_SPECIAL_IN_DOUBLE_QUOTES.test(conninfo) ? `psql '${conninfo.replaceAll("'", `'\\''`)}'` : `psql "${conninfo}"`;
 }
 
 /** Where a token was handed out, as `token.issued` records it. */
