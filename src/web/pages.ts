@@ -280,8 +280,12 @@ class Pages implements AuditPages {
     const resume = request.req.headers['last-event-id'] ?? params.get('after') ?? '';
     const after = typeof resume === 'string' && /^(-1|0|[1-9][0-9]{0,15})$/.test(resume) ? Number(resume) : null;
     if (after === null) return this.#error(request, caller, 400, 'bad_request', 'Bad request', 'after must be the seq of the newest record the page shows (or -1).');
-    if (this.#s.tail.full) return this.#error(request, caller, 503, 'busy', 'Busy', 'Too many live views are open; try again later.', { 'retry-after': '10' });
-    await this.#s.tail.subscribe(request.res, parsed.query.filter, after, this.#tailAccess(request, caller));
+    const refusal = this.#s.tail.refusal(caller.principal.subject);
+    if (refusal === 'full') return this.#error(request, caller, 503, 'busy', 'Busy', 'Too many live views are open; try again later.', { 'retry-after': '10' });
+    if (refusal === 'viewer-limit') {
+      return this.#error(request, caller, 429, 'too_many_live_views', 'Too many live views', 'You have as many live views open as one reviewer may; close one and try again.', { 'retry-after': '10' });
+    }
+    await this.#s.tail.subscribe(request.res, parsed.query.filter, after, this.#tailAccess(request, caller), caller.principal.subject);
   }
 
   /**

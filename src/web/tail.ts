@@ -37,6 +37,8 @@ export interface TailOptions {
   readonly pollMs?: number;
   /** Open streams at most; default 64. */
   readonly maxSubscribers?: number;
+  /** Open streams of one viewer at most; default 8, so that one reviewer cannot take every slot. */
+  readonly maxPerViewer?: number;
   /** Access of idle streams is checked again at least this often; default 2 s. */
   readonly accessCheckMs?: number;
 }
@@ -75,6 +77,8 @@ interface Subscriber {
   /** Outcome records are rows only when the filter asks for kinds. */
   readonly outcomeRows: boolean;
   readonly access: TailAccess;
+  /** Who the stream is for (the principal's subject): their streams share {@link TailOptions.maxPerViewer}. */
+  readonly viewer: string;
   after: number;
 }
 
@@ -93,6 +97,7 @@ export class TailHub {
   readonly #logger: Logger | undefined;
   readonly #pollMs: number;
   readonly #max: number;
+  readonly #maxPerViewer: number;
   readonly #accessCheckMs: number;
   readonly #subscribers = new Set<Subscriber>();
   /** The newest seq the poller has looked at; -1 before the first poll. */
@@ -111,18 +116,23 @@ export class TailHub {
     this.#logger = options.logger;
     this.#pollMs = options.pollMs ?? 500;
     this.#max = options.maxSubscribers ?? 64;
+    this.#maxPerViewer = options.maxPerViewer ?? 8;
     this.#accessCheckMs = options.accessCheckMs ?? ACCESS_CHECK_MS;
   }
 
-  get full(): boolean {
-    return this.#subscribers.size >= this.#max;
+  /** Why `viewer` cannot open another stream now (every slot taken, or their share), or `null`. */
+  refusal(viewer: string): 'full' | 'viewer-limit' | null {
+    if (this.#subscribers.size >= this.#max) return 'full';
+    let held = 0;
+    for (const subscriber of this.#subscribers) if (subscriber.viewer === viewer) held += 1;
+    return held >= this.#maxPerViewer ? 'viewer-limit' : null;
   }
 
   /**
    * Starts a stream on `res` of the records after seq `after` that match `filter`, for as long as
    * `access` allows; the caller has just been allowed to read the log.
    */
-  async subscribe(res: ServerResponse, filter: RecordFilter, after: number, access: TailAccess): Promise<void> {
+  async subscribe(res: ServerResponse, filter: RecordFilter, after: number, access: TailAccess, viewer: string): Promise<void> {
     const { user, resource, sessionId } = filter;
     const subscriber: Subscriber = {
       res,
@@ -130,6 +140,7 @@ export class TailHub {
       scope: compileFilter({ ...(user === undefined ? {} : { user }), ...(resource === undefined ? {} : { resource }), ...(sessionId === undefined ? {} : { sessionId }) }),
       outcomeRows: filter.kind !== undefined,
       access,
+      viewer,
       after,
     };
     res.writeHead(200, {

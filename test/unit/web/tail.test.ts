@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openAuditIndex, type AuditIndex, type AuditStore } from '../../../src/audit/index.js';
 import type { Logger } from '../../../src/core/index.js';
 import { TailHub, type TailAccess, type TailRevocation } from '../../../src/web/tail.js';
@@ -67,12 +67,12 @@ async function start(accessCheckMs: number): Promise<Running> {
   await store.append(sampleEvent(0));
   const index: AuditIndex = await openAuditIndex({ dir });
   const logs: LogLine[] = [];
-  const hub = new TailHub({ index, store, logger: capturingLogger(logs), pollMs: 20, accessCheckMs });
+  const hub = new TailHub({ index, store, logger: capturingLogger(logs), pollMs: 20, accessCheckMs, maxSubscribers: 5, maxPerViewer: 2 });
   const streams = new Map<string, { access: Switch; after: number }>();
   const server: Server = createServer((req, res) => {
     const stream = streams.get(req.url ?? '');
     if (stream === undefined) return void res.writeHead(404).end();
-    void hub.subscribe(res, {}, stream.after, stream.access);
+    void hub.subscribe(res, {}, stream.after, stream.access, stream.access.context['user'] ?? '');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const clients: EventStreamClient[] = [];
@@ -165,5 +165,25 @@ describe('live tail access checks', () => {
     await victor.untilEnded();
     expect(seqs(victor)).toEqual([]);
     expect(victor.json('revoked')).toHaveLength(1);
+  });
+});
+
+/** Streams join the hub once caught up; how long a slot change may take on a busy machine. */
+const SLOT_WAIT = { timeout: 10_000, interval: 20 };
+
+describe('live tail slots', () => {
+  it('lets one viewer hold only their share of the streams, and the hub only its total', async () => {
+    const t = await start(3_600_000);
+    const carol = new Switch('carol@example.com');
+    await t.open(carol, 0);
+    await vi.waitFor(() => expect(t.hub.refusal('carol@example.com')).toBeNull(), SLOT_WAIT);
+    const second = await t.open(carol, 0);
+    await vi.waitFor(() => expect(t.hub.refusal('carol@example.com')).toBe('viewer-limit'), SLOT_WAIT);
+    expect(t.hub.refusal('dave@example.com')).toBeNull();
+    for (const user of ['dave@example.com', 'erin@example.com', 'frank@example.com']) await t.open(new Switch(user), 0);
+    await vi.waitFor(() => expect(t.hub.refusal('grace@example.com')).toBe('full'), SLOT_WAIT);
+    second.close();
+    await vi.waitFor(() => expect(t.hub.refusal('grace@example.com')).toBeNull(), SLOT_WAIT);
+    expect(t.hub.refusal('carol@example.com')).toBeNull();
   });
 });
