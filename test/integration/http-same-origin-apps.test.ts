@@ -271,6 +271,20 @@ describe('device sign-ins started without a login', () => {
     await h?.close();
   });
 
+  it('tells the approving user where and when a sign-in was started, and warns when it was not from their network', async () => {
+    const { browser } = await h.login(ALICE);
+    const page = async (userCode: string, headers: Record<string, string>) =>
+      visit(h, browser, `/_tollgate/cli/device?user_code=${encodeURIComponent(userCode)}`, { headers: { ...HTML, ...SAME_ORIGIN_NAVIGATION, ...headers } });
+    const elsewhere = String((await startDeviceGrant(h, { 'x-forwarded-for': '198.51.100.23' })).body['user_code']);
+    const warned = await page(elsewhere, { 'x-forwarded-for': '203.0.113.40' });
+    expect(warned.status).toBe(200);
+    expect(warned.body).toContain('<strong>It was started less than a minute ago from <code>198.51.100.23</code>, not from the network this browser is on.</strong>');
+    const here = String((await startDeviceGrant(h, { 'x-forwarded-for': '203.0.113.40' })).body['user_code']);
+    const calm = await page(here, { 'x-forwarded-for': '203.0.113.40' });
+    expect(calm.body).toContain('It was started less than a minute ago from <code>203.0.113.40</code>, the network this browser is on.');
+    expect(calm.body).not.toContain('not from the network');
+  });
+
   it('holds ten pending device grants per client network; others still sign in, and refusals are counted', async () => {
     const from = (address: string): Record<string, string> => ({ 'x-forwarded-for': address });
     for (let i = 0; i < 10; i++) expect((await startDeviceGrant(h, from('203.0.113.5'))).status).toBe(200);

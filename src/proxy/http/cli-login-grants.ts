@@ -177,6 +177,14 @@ interface PendingCode extends CodeBinding {
   readonly expiresAt: number;
 }
 
+/** A device sign-in waiting for its user, as the approval page describes it. */
+export interface PendingDevice {
+  /** {@link clientNetwork} of the address that started it. */
+  readonly client: string;
+  /** When it was started, in ms since the epoch. */
+  readonly startedAt: number;
+}
+
 interface DeviceGrant {
   readonly key: string;
   /** {@link clientNetwork} of the address that started it. */
@@ -292,10 +300,15 @@ export class CliLoginGrants {
     return { ok: true, deviceCode, userCode, expiresInMs: this.#deviceTtlMs, intervalMs: this.#intervalMs };
   }
 
-  /** Whether a canonical user code names a grant still waiting for its user. */
-  isPendingUserCode(userCode: string): boolean {
+  /**
+   * The grant a canonical user code names while it waits for its user, with where and when it
+   * was started (RFC 8628 §5.4: the approving user is told, so that a code phished from someone
+   * else's terminal stands out); `null` for any other code.
+   */
+  pendingDevice(userCode: string): PendingDevice | null {
     const grant = this.#byUserCode.get(userCode);
-    return grant !== undefined && grant.state === 'pending' && grant.expiresAt > this.#clock.now();
+    if (grant === undefined || grant.state !== 'pending' || grant.expiresAt <= this.#clock.now()) return null;
+    return { client: grant.client, startedAt: grant.expiresAt - this.#deviceTtlMs };
   }
 
   /**

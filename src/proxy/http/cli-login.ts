@@ -15,6 +15,7 @@ import {
   type CliApproval,
   type CodeFailureReason,
   type DevicePollError,
+  type PendingDevice,
   type RedirectUriProblem,
 } from './cli-login-grants.js';
 import { closeIfBodyUnread, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
@@ -291,7 +292,8 @@ async function showDevicePage(ctx: RequestContext, services: GatewayServices, st
   const typed = queryParams(ctx.query).get('user_code');
   if (typed === undefined || typed.trim() === '') return sendCodeForm(ctx, caller, null);
   const userCode = normalizeUserCode(typed);
-  if (userCode === null || !state.grants.isPendingUserCode(userCode)) {
+  const pending = userCode === null ? null : state.grants.pendingDevice(userCode);
+  if (userCode === null || pending === null) {
     if (!state.grants.userCodeAttempt(attemptKey, true)) return tooManyCodes(ctx);
     return sendCodeForm(ctx, caller, 'That code is not valid, was already used, or has expired. Check the code your terminal shows, or run tollgate login again.');
   }
@@ -308,12 +310,27 @@ async function showDevicePage(ctx: RequestContext, services: GatewayServices, st
     `<h1>${escapeHtml(`Sign in the Tollgate CLI as ${caller.user}?`)}</h1>` +
       `<p>A <code>tollgate login</code> command asks for a database token in your name. Approve only if you started it ` +
       `and your terminal shows the code <strong><code>${formatted}</code></strong>.</p>` +
+      startedWhere(pending, clientNetwork(ctx.client.remote), Date.now()) +
       `<p>With it, the command can connect as you to: ${databaseList(access.access)}.</p>` +
       `<form method="post" action="${CLI_DEVICE_APPROVE_PATH}">` +
       `<input type="hidden" name="user_code" value="${formatted}"><input type="hidden" name="form_token" value="${escapeHtml(formToken)}">` +
       '<p><button type="submit" name="decision" value="approve">Approve</button> ' +
       '<button type="submit" name="decision" value="cancel">Cancel</button></p></form>',
   );
+}
+
+/**
+ * Where and when the sign-in was started, and whether from this browser's network: a code someone
+ * else started (and sent as a link or read out) comes from their machine, which the user can see.
+ */
+function startedWhere(pending: PendingDevice, browserNetwork: string, now: number): string {
+  const minutes = Math.max(0, Math.round((now - pending.startedAt) / 60_000));
+  const when = minutes === 0 ? 'less than a minute ago' : minutes === 1 ? 'a minute ago' : `${minutes} minutes ago`;
+  const where = `<code>${escapeHtml(pending.client)}</code>`;
+  return pending.client === browserNetwork
+    ? `<p class="muted">It was started ${when} from ${where}, the network this browser is on.</p>`
+    : `<p><strong>It was started ${when} from ${where}, not from the network this browser is on.</strong> ` +
+        'Cancel unless you started it on another machine yourself.</p>';
 }
 
 /** `POST /_tollgate/cli/device/approve`: the user's Approve or Cancel of a device grant. */

@@ -179,7 +179,7 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
     const started = grants.startDevice(CLIENT);
     expect(started).toMatchObject({ ok: true, expiresInMs: 600_000, intervalMs: 5_000 });
     const { deviceCode, userCode } = started.ok ? started : { deviceCode: '', userCode: '' };
-    expect(grants.isPendingUserCode(userCode)).toBe(true);
+    expect(grants.pendingDevice(userCode)).toEqual({ client: clientNetwork(CLIENT), startedAt: 1_000 });
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'authorization_pending', intervalMs: 5_000 });
     clock.advance(1_000);
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'slow_down', intervalMs: 10_000 });
@@ -187,7 +187,7 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'authorization_pending', intervalMs: 10_000 });
 
     expect(grants.decideDevice(userCode, approval)).toBe('decided');
-    expect(grants.isPendingUserCode(userCode)).toBe(false);
+    expect(grants.pendingDevice(userCode)).toBeNull();
     expect(grants.decideDevice(userCode, approval)).toBe('unknown');
     clock.advance(10_000);
     const polled = grants.pollDevice(deviceCode);
@@ -224,7 +224,7 @@ describe('CliLoginGrants: device grants (RFC 8628)', () => {
     const grants = new CliLoginGrants({ clock });
     const { deviceCode, userCode } = started(grants);
     clock.advance(600_000);
-    expect(grants.isPendingUserCode(userCode)).toBe(false);
+    expect(grants.pendingDevice(userCode)).toBeNull();
     expect(grants.decideDevice(userCode, approval)).toBe('expired');
     expect(grants.pollDevice(deviceCode)).toEqual({ ok: false, error: 'expired_token' });
   });
