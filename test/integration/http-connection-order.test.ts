@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { sendRequest, statusLines } from '../helpers/http-client.js';
@@ -181,6 +181,29 @@ function bodyOfFirstResponse(text: string): string | null {
     at = lineEnd + 2 + size + 2;
   }
 }
+
+describe('pipelined requests of a client that goes away', () => {
+  async function inFlight(): Promise<number> {
+    const metric = await h.registry.getSingleMetric('tollgate_http_in_flight_requests')?.get();
+    return metric?.values[0]?.value ?? -1;
+  }
+
+  it('give their slots of max_concurrent_requests back, also those queued behind an unanswered one', async () => {
+    await vi.waitFor(async () => expect(await inFlight()).toBe(0), { timeout: 10_000, interval: 50 });
+    for (let round = 0; round < 3; round++) {
+      const connection = rawConnection();
+      const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+      connection.socket.write(get('/app/slow/400') + get('/app/hello') + get('/app/hello'));
+      await vi.waitFor(async () => expect(await inFlight()).toBeGreaterThan(0), { timeout: 10_000, interval: 10 });
+      connection.socket.resetAndDestroy();
+      await connection.closed;
+    }
+    await vi.waitFor(async () => expect(await inFlight()).toBe(0), { timeout: 10_000, interval: 50 });
+    // Both slots are free again: two requests at once are both served.
+    const answers = await Promise.all([1, 2].map(() => fetch(`${h.url}/app/slow/100`, { headers: { authorization: `Bearer ${token}` } })));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+  });
+});
 
 describe('a refused upgrade on a client that never closes', () => {
   let lingering: GatewayHarness;

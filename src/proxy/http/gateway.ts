@@ -418,8 +418,10 @@ class Gateway implements HttpGateway {
       labels: { resource: '-', decision: 'none' },
       forwarding: null,
     };
-    // `on`, not `once`: a response closes once, and `once` would wrap the listener per request.
-    res.on('close', () => {
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
       if (ctx.forwarding !== null) {
         if (!res.writableFinished) ctx.forwarding.clientClosed();
         const current = this.#forwardingOn.get(req.socket);
@@ -430,6 +432,13 @@ class Gateway implements HttpGateway {
       this.#inFlight -= 1;
       if (this.#inFlight === 0) this.#drained?.();
       this.#settle(req.socket);
+    };
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener per request.
+    res.on('close', end);
+    // A response queued behind an earlier one on its connection never emits 'close' when the
+    // client goes away (Node aborts only the request): without this its slot would be lost for good.
+    req.on('close', () => {
+      if (!res.writableFinished && req.socket.destroyed) end();
     });
     const framing = framingProblem(req);
     if (framing !== null || host === null || !target.ok) {
