@@ -273,7 +273,7 @@ async function startLog(settings: Settings, historyEnd: number): Promise<{ signe
 function checkpointMissing(dir: string, size: number): TollgateError {
   return new TollgateError(
     'TG_ERR_AUDIT_TAMPERED',
-    `the audit log fails verification at seq 0: checkpoint-missing: ${dir} holds ${size} records but no signed checkpoint (the files checkpoint and checkpoints are missing or empty), and the store signs one before it writes the first record: they were deleted, or the records were not written by this gateway. Nothing was changed; check the records against a checkpoint kept elsewhere with "tollgate audit verify --dir ${dir} --key <verifier key> --checkpoint <file>", then move the directory aside and start a new log`,
+    `the audit log fails verification at seq 0: checkpoint-missing: ${dir} holds ${size} records but no signed checkpoint (the files checkpoint and checkpoints are missing or empty), and the store signs one before it writes the first record: they were deleted, or the records were not written by this gateway (or by an earlier Tollgate that stopped within a second of creating the log, before its first checkpoint: no signature ever covered those records). Nothing was changed; check the records against a checkpoint kept elsewhere with "tollgate audit verify --dir ${dir} --key <verifier key> --checkpoint <file>", then move the directory aside (keep it as evidence) and start a new log`,
     { details: { seq: 0, reason: 'checkpoint-missing', records: size } },
   );
 }
