@@ -12,6 +12,7 @@ import {
 import { decide } from './decide.js';
 import {
   firstDeniedName,
+  firstDeniedPossibleName,
   firstDenyingGlob,
   firstFoldedPathMatch,
   firstPathMatch,
@@ -63,13 +64,17 @@ function httpClauses(rule: HttpRule, method: string, path: string): Clause[] {
   return clauses;
 }
 
-/** The `tables` or `functions` condition of a SQL rule, in words. */
+/**
+ * The `tables` or `functions` condition of a SQL rule, in words. `possible` are the names
+ * attribute notation may call, which a deny rule reads as `sqlRuleMatches` does.
+ */
 function namesClause(
   ix: PolicyIndex,
   rule: SqlRule,
   kind: 'table' | 'function',
   globs: readonly SqlGlob[],
   texts: readonly string[],
+  possible: readonly string[] = [],
 ): Clause {
   const cache = kind === 'table' ? ix.tableNames : ix.functionNames;
   const names = texts.map((text) => cache.get(text));
@@ -81,11 +86,19 @@ function namesClause(
     return { ok: true, text: `every ${kind} (${texts.join(', ')}) matches one of ${globList(globs)}` };
   }
   const index = firstDeniedName(globs, names, names.length);
-  if (index < 0) {
-    return { ok: false, text: `no ${kind} used (${texts.join(', ') || 'none'}) matches ${globList(globs)}` };
+  if (index >= 0) {
+    const glob = globs[firstDenyingGlob(globs, names[index] as SqlName)] as SqlGlob;
+    return { ok: true, text: `${kind} ${texts[index]} matches ${JSON.stringify(glob.source)}` };
   }
-  const glob = globs[firstDenyingGlob(globs, names[index] as SqlName)] as SqlGlob;
-  return { ok: true, text: `${kind} ${texts[index]} matches ${JSON.stringify(glob.source)}` };
+  const possibleNames = possible.map((text) => cache.get(text));
+  const possibleIndex = firstDeniedPossibleName(globs, possibleNames, possibleNames.length);
+  if (possibleIndex >= 0) {
+    const name = possibleNames[possibleIndex] as SqlName;
+    const glob = globs.find((candidate) => candidate.deniesPossibleFunction(name)) as SqlGlob;
+    return { ok: true, text: `${kind} ${possible[possibleIndex]} matches ${JSON.stringify(glob.source)}` };
+  }
+  const used = [...texts, ...possible].join(', ') || 'none';
+  return { ok: false, text: `no ${kind} used (${used}) matches ${globList(globs)}` };
 }
 
 function sqlClauses(ix: PolicyIndex, rule: SqlRule, login: string, statement: StatementFacts): Clause[] {
@@ -96,8 +109,7 @@ function sqlClauses(ix: PolicyIndex, rule: SqlRule, login: string, statement: St
   if (rule.functions !== null) {
     // A deny rule also reads the names attribute notation may call (see `sqlRuleMatches`).
     const possible = rule.effect === 'deny' ? (statement.possibleFunctions ?? []) : [];
-    const functions = possible.length === 0 ? statement.functions : [...statement.functions, ...possible];
-    clauses.push(namesClause(ix, rule, 'function', rule.functions, functions));
+    clauses.push(namesClause(ix, rule, 'function', rule.functions, statement.functions, possible));
   }
   return clauses;
 }

@@ -101,6 +101,20 @@ export function firstDeniedName(globs: readonly SqlGlob[], names: readonly SqlNa
   return -1;
 }
 
+/**
+ * Index of the first of `count` possible function names that some glob denies (see
+ * {@link SqlGlob.deniesPossibleFunction}: only globs without a schema part, or with `*` there), or -1.
+ */
+export function firstDeniedPossibleName(globs: readonly SqlGlob[], names: readonly SqlName[], count: number): number {
+  for (let i = 0; i < count; i++) {
+    const name = names[i] as SqlName;
+    for (let j = 0; j < globs.length; j++) {
+      if ((globs[j] as SqlGlob).deniesPossibleFunction(name)) return i;
+    }
+  }
+  return -1;
+}
+
 /** The facts of one statement as SQL rules see them: bits and resolved names. */
 export interface StatementView {
   /** The login's bit in the resource's `loginBits`. */
@@ -121,8 +135,9 @@ export interface StatementView {
  * omitted), and then:
  * - allow rule: **every** table touched matches some `tables` glob and **every** function called
  *   matches some `functions` glob;
- * - deny rule: **some** table matches a `tables` glob, and **some** function, or possible
- *   function (a name attribute notation may call, `o.f` for `f(o)`), matches a `functions` glob.
+ * - deny rule: **some** table matches a `tables` glob, and **some** function matches a
+ *   `functions` glob, or some possible function (a name attribute notation may call, `o.f` for
+ *   `f(o)`) matches one whose schema part is absent or `*`.
  * An omitted `tables` or `functions` field matches anything, so a deny rule with only `resource`
  * denies every statement on it.
  */
@@ -137,7 +152,7 @@ export function sqlRuleMatches(rule: SqlRule, view: StatementView): boolean {
   return (
     rule.functions === null ||
     firstDeniedName(rule.functions, view.functions, view.functionCount) >= 0 ||
-    firstDeniedName(rule.functions, view.possibleFunctions, view.possibleFunctionCount) >= 0
+    firstDeniedPossibleName(rule.functions, view.possibleFunctions, view.possibleFunctionCount) >= 0
   );
 }
 

@@ -212,6 +212,16 @@ export class SqlGlob {
     }
     return false;
   }
+
+  /**
+   * Deny-side match of a name attribute notation may call (`o.f` runs `f(o)`): PostgreSQL finds
+   * that function through the search path like a bare call, but nothing in the statement says
+   * which schema (`o.id` is a plain column nearly always), so only a glob whose schema part is
+   * absent or `*` matches it; `pg_catalog.*` must not deny every qualified column reference.
+   */
+  deniesPossibleFunction(name: SqlName): boolean {
+    return (this.#schema === null || this.#schema.matchesAny) && this.denies(name);
+  }
 }
 
 /** Compiles a table or function glob, or returns the reason it is invalid. */

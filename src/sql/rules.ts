@@ -493,17 +493,95 @@ export function classOfCall(name: string, args: readonly unknown[]): StatementCl
 }
 
 /**
- * Whether a data change into the relation named `parts` changes the server rather than data: every
- * relation in `pg_catalog` (its names all start with `pg_`, and the schema comes first in every
- * search path, so a bare `pg_` name may be one). The updatable ones matter: an `UPDATE` of the
- * `pg_settings` view is `set_config` by another name (its rule calls it), so it could turn off
+ * The `pg_catalog` relations that take INSERT/UPDATE/DELETE, so a bare name among them is the
+ * catalog relation (the schema comes first in every search path) and a write to it changes the
+ * server. Established by querying `pg_class` of PostgreSQL 15 and 18 (the same names in both) for
+ * the `pg_catalog` views that are automatically updatable (`pg_relation_is_updatable`) or carry
+ * a non-SELECT rule or a trigger, and for its tables, which a superuser may write directly; 13
+ * and 14 have a subset of these tables, and 16 and 17 add none. The views: an `UPDATE` of
+ * `pg_settings` is `set_config` by another name (its rule calls it), so it could turn off
  * `standard_conforming_strings`, change `client_encoding` or move `search_path` under the
  * gateway; `pg_group` and `pg_stat_database_conflicts` write through to `pg_authid` and
  * `pg_database`. https://www.postgresql.org/docs/current/view-pg-settings.html
  */
+const WRITABLE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
+  'pg_settings',
+  'pg_group',
+  'pg_stat_database_conflicts',
+  'pg_aggregate',
+  'pg_am',
+  'pg_amop',
+  'pg_amproc',
+  'pg_attrdef',
+  'pg_attribute',
+  'pg_auth_members',
+  'pg_authid',
+  'pg_cast',
+  'pg_class',
+  'pg_collation',
+  'pg_constraint',
+  'pg_conversion',
+  'pg_database',
+  'pg_db_role_setting',
+  'pg_default_acl',
+  'pg_depend',
+  'pg_description',
+  'pg_enum',
+  'pg_event_trigger',
+  'pg_extension',
+  'pg_foreign_data_wrapper',
+  'pg_foreign_server',
+  'pg_foreign_table',
+  'pg_index',
+  'pg_inherits',
+  'pg_init_privs',
+  'pg_language',
+  'pg_largeobject',
+  'pg_largeobject_metadata',
+  'pg_namespace',
+  'pg_opclass',
+  'pg_operator',
+  'pg_opfamily',
+  'pg_parameter_acl',
+  'pg_partitioned_table',
+  'pg_policy',
+  'pg_proc',
+  'pg_publication',
+  'pg_publication_namespace',
+  'pg_publication_rel',
+  'pg_range',
+  'pg_replication_origin',
+  'pg_rewrite',
+  'pg_seclabel',
+  'pg_sequence',
+  'pg_shdepend',
+  'pg_shdescription',
+  'pg_shseclabel',
+  'pg_statistic',
+  'pg_statistic_ext',
+  'pg_statistic_ext_data',
+  'pg_subscription',
+  'pg_subscription_rel',
+  'pg_tablespace',
+  'pg_transform',
+  'pg_trigger',
+  'pg_ts_config',
+  'pg_ts_config_map',
+  'pg_ts_dict',
+  'pg_ts_parser',
+  'pg_ts_template',
+  'pg_type',
+  'pg_user_mapping',
+]);
+
+/**
+ * Whether a data change into the relation named `parts` changes the server rather than data:
+ * any relation written as `pg_catalog.` something, and a bare name in
+ * {@link WRITABLE_CATALOG_RELATIONS}. Other bare `pg_` names (a user's `pg_jobs`) are found in
+ * `public`, since `pg_catalog` has no writable relation of that name.
+ */
 export function isCatalogRelation(parts: readonly string[]): boolean {
-  const name = parts[parts.length - 1] as string;
-  if (parts.length === 1) return name.startsWith('pg_');
+  if (parts.length === 1) return WRITABLE_CATALOG_RELATIONS.has(parts[0] as string);
   return parts[parts.length - 2] === 'pg_catalog';
 }
 

@@ -91,10 +91,28 @@ describe('possible functions (attribute notation)', () => {
     [{ resource: 'shop', functions: ['audit_touch', 'admin.reset_*'] }],
   );
 
-  it('are denied by function deny globs, bare or schema-qualified', () => {
+  it('are denied by function deny globs without a schema part', () => {
     expect(decide(policy, who, withPossible(['orders'], [], ['audit_touch'])).rule).toBe('r.deny[0]');
-    expect(decide(policy, who, withPossible(['orders'], [], ['id', 'reset_stats'])).rule).toBe('r.deny[0]');
+    expect(decide(policy, who, withPossible(['orders'], [], ['id', 'AUDIT_TOUCH'])).rule).toBe('r.deny[0]');
     expect(explain(policy, who, withPossible(['orders'], [], ['audit_touch'])).rules[0]?.why).toEqual(['function audit_touch matches "audit_touch"']);
+  });
+
+  it('are not denied by schema-qualified deny globs, whose schema they cannot be known to be in', () => {
+    const qualified = policyWith([{ resource: 'shop' }], [{ resource: 'shop', functions: ['pg_catalog.*', 'admin.reset_*'] }]);
+    expect(decide(qualified, who, withPossible(['orders'], [], ['id'])).rule).toBe('r.allow[0]');
+    expect(decide(qualified, who, withPossible(['orders'], [], ['reset_stats', 'pg_terminate_backend'])).rule).toBe('r.allow[0]');
+    const trace = explain(qualified, who, withPossible(['orders'], [], ['id'])).rules[0];
+    expect(trace?.matched).toBe(false);
+    expect(trace?.why).toEqual(['no function used (id) matches "pg_catalog.*", "admin.reset_*"']);
+    expect(decide(qualified, who, withPossible(['orders'], ['pg_catalog.pg_sleep'], ['id'])).rule).toBe('r.deny[0]');
+    expect(decide(qualified, who, withPossible(['orders'], ['reset_stats'], [])).rule).toBe('r.deny[0]');
+  });
+
+  it('are denied by a schema-qualified deny glob whose schema part is *', () => {
+    const anySchema = policyWith([{ resource: 'shop' }], [{ resource: 'shop', functions: ['*.audit_*'] }]);
+    expect(decide(anySchema, who, withPossible(['orders'], [], ['id', 'audit_touch'])).rule).toBe('r.deny[0]');
+    expect(explain(anySchema, who, withPossible(['orders'], [], ['audit_touch'])).rules[0]?.why).toEqual(['function audit_touch matches "*.audit_*"']);
+    expect(decide(anySchema, who, withPossible(['orders'], [], ['id'])).rule).toBe('r.allow[0]');
   });
 
   it('are never required by allow rules: plain columns stay allowed', () => {

@@ -54,6 +54,28 @@ describe('writes to pg_settings are admin, like SET and set_config', () => {
     expect(classOf("INSERT INTO pg_catalog.pg_db_role_setting VALUES (0, 0, '{search_path=secret}')")).toBe('admin');
   });
 
+  it('makes bare writes to writable catalog relations admin, in any statement that writes', () => {
+    expect(classOf('UPDATE pg_stat_database_conflicts SET datname = datname')).toBe('admin');
+    expect(classOf("UPDATE pg_authid SET rolsuper = true WHERE rolname = 'app'")).toBe('admin');
+    expect(classOf("INSERT INTO pg_db_role_setting VALUES (0, 0, '{search_path=secret}')")).toBe('admin');
+    expect(classOf('DELETE FROM pg_largeobject')).toBe('admin');
+    expect(classOf('COPY pg_class FROM STDIN')).toBe('admin');
+  });
+
+  it('leaves writes to user tables whose bare name merely starts with pg_ at write', () => {
+    expect(classOf('INSERT INTO pg_jobs VALUES (1)')).toBe('write');
+    expect(classOf("UPDATE pg_jobs SET state = 'done' WHERE id = 1")).toBe('write');
+    expect(classOf('DELETE FROM pg_settings_history')).toBe('write');
+    expect(classOf('MERGE INTO pg_jobs j USING (VALUES (1)) v(id) ON j.id = v.id WHEN NOT MATCHED THEN INSERT VALUES (v.id)')).toBe('write');
+    expect(classOf('COPY pg_jobs FROM STDIN')).toBe('write');
+    expect(classOf('UPDATE "PG_SETTINGS" SET setting = 1')).toBe('write');
+  });
+
+  it('makes every pg_catalog-qualified write admin, writable relation or not', () => {
+    expect(classOf('INSERT INTO pg_catalog.pg_jobs VALUES (1)')).toBe('admin');
+    expect(classOf('DELETE FROM pg_catalog.pg_stat_activity')).toBe('admin');
+  });
+
   it('leaves reads of pg_settings, a plain EXPLAIN of the write, and user tables alone', () => {
     expect(classOf("SELECT setting FROM pg_settings WHERE name = 'search_path'")).toBe('read');
     expect(classOf("EXPLAIN UPDATE pg_settings SET setting = 'x' WHERE name = 'search_path'")).toBe('read');
@@ -154,7 +176,7 @@ describe('the template cache keeps these classifications', () => {
 
   it('never shares a template between the catalog relation and a look-alike name', () => {
     expect(classOf("UPDATE pg_settings SET setting = 'a' WHERE name = 'b'")).toBe('admin');
-    expect(classOf("UPDATE pg_settingz SET setting = 'a' WHERE name = 'b'")).toBe('admin');
+    expect(classOf("UPDATE pg_settingz SET setting = 'a' WHERE name = 'b'")).toBe('write');
     expect(classOf("UPDATE settings SET setting = 'a' WHERE name = 'b'")).toBe('write');
   });
 });
