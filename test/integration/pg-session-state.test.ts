@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { BOB, startPgGateway, type PgGatewayHarness } from '../helpers/pg-gateway.js';
 import { cstr, frame } from '../helpers/pg-bytes.js';
-import { bind, execute, parse, query, sync, types, WireClient, type Received } from '../helpers/pg-wire.js';
+import { bind, execute, flush, parse, query, sync, types, WireClient, type Received } from '../helpers/pg-wire.js';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 /** Close: `C`, `S` for a prepared statement, its name. */
@@ -38,6 +38,10 @@ beforeAll(async () => {
   server = await startTestPostgres();
   // A function that turns standard_conforming_strings off: syntax shows only a read calling it.
   await server.query(`CREATE FUNCTION public.loosen() RETURNS text LANGUAGE sql AS $$SELECT set_config('standard_conforming_strings', 'off', false)$$`);
+  // The same change where the syntax shows no function at all: a view, and attribute notation.
+  await server.query(`CREATE VIEW public.loosen_v AS SELECT set_config('standard_conforming_strings', 'off', false) AS v`);
+  await server.query('GRANT SELECT ON public.loosen_v TO shop_writer');
+  await server.query(`CREATE FUNCTION public.loosen_o(o public.orders) RETURNS text LANGUAGE sql AS $$SELECT set_config('standard_conforming_strings', 'off', false)$$`);
   gw = await startPgGateway({ postgres: server, policyYaml: POLICY });
 });
 
@@ -94,6 +98,60 @@ describe('SQL text pipelined behind a statement that may change how the server r
     expect(got.at(-1)?.type).toBe('Closed');
     expect(bob.received.includes('k1')).toBe(false);
     expect(server.executed().some((entry) => entry.sql === SMUGGLE_READ)).toBe(false);
+    bob.close();
+  });
+
+  it('is refused, not run, when it has a backslash and follows such a statement in the same unsynced batch (Flush)', async () => {
+    const bob = await connectBob();
+    bob.send(parse('', 'SELECT public.loosen()'), bind('', ''), execute(''), parse('', SMUGGLE_READ), bind('', ''), execute(''), flush());
+    const got = await bob.readUntil((message) => message.type === 'ErrorResponse' || message.type === 'Closed');
+    expect(types(got).at(-1)).toBe('ErrorResponse(0A000)');
+    expect(bob.received.includes('k1')).toBe(false);
+    expect(server.executed().some((entry) => entry.sql === SMUGGLE_READ)).toBe(false);
+    const [refused] = await gw.recordsWhere((record) => record.kind === 'pg.query' && (record.data as { statement?: string }).statement === SMUGGLE_READ);
+    expect(refused?.decision).toMatchObject({ effect: 'deny', reason: 'settings-may-have-changed' });
+    // The refusal fails the implicit transaction, which undoes the change: the session goes on.
+    bob.send(sync(), query('SELECT 2'));
+    await bob.untilReady();
+    expect(types(await bob.untilReady())).toContain('DataRow');
+    bob.close();
+  });
+
+  it('lets plain text go on in the same unsynced batch, so a batch of INSERTs still pipelines', async () => {
+    const bob = await connectBob();
+    bob.send(parse('', 'INSERT INTO public.victim VALUES (1)'), bind('', ''), execute(''), parse('', 'INSERT INTO public.victim VALUES (2)'), bind('', ''), execute(''), sync());
+    const got = await bob.untilReady();
+    expect(types(got).filter((type) => type.startsWith('CommandComplete'))).toHaveLength(2);
+    expect(types(got)).not.toContain('ErrorResponse(0A000)');
+    bob.close();
+  });
+
+  it.each([
+    ['a view', 'SELECT * FROM public.loosen_v'],
+    ['attribute notation', 'SELECT o.loosen_o FROM orders o LIMIT 1'],
+  ])('holds the next statement when the change hides in %s', async (_, loosen) => {
+    const bob = await connectBob();
+    bob.send(query(loosen), query(SMUGGLE));
+    const got = await bob.readUntil(() => false);
+    expect(types(got)).toContain('ErrorResponse(0A000)');
+    expect(got.at(-1)?.type).toBe('Closed');
+    expect(await victimExists()).toBe(true);
+    expect(server.executed().some((entry) => entry.sql === SMUGGLE)).toBe(false);
+    bob.close();
+  });
+
+  it('keeps deciding after a Query the server skipped in an unsynced batch that failed', async () => {
+    const bob = await connectBob();
+    bob.send(
+      parse('', 'INSERT INTO public.victim VALUES (1)'), bind('', ''), execute(''),
+      parse('', 'SELECT 1/0'), bind('', ''), execute(''),
+      query('SELECT 1'), sync(),
+      query('INSERT INTO public.victim VALUES (2)'), query('SELECT 3 AS three'),
+    );
+    expect(types(await bob.untilReady())).toContain('ErrorResponse(22012)');
+    expect(types(await bob.untilReady())).toContain('CommandComplete');
+    const last = await bob.untilReady();
+    expect(types(last)).toEqual(['RowDescription', 'DataRow', 'CommandComplete', 'ReadyForQuery(I)']);
     bob.close();
   });
 
@@ -192,6 +250,24 @@ describe('SQL FETCH and MOVE of a protocol-level portal', () => {
     expect(fetch?.decision?.effect).toBe('allow');
     const move = records.find((record) => (record.data as { statement?: string }).statement === 'MOVE ALL IN "q"');
     expect(move?.data).toMatchObject({ tables: ['orders'], portal: 'q', statement_name: 'm' });
+    bob.close();
+  });
+
+  it('match the portal on its first 63 bytes, as the server does', async () => {
+    const bob = await connectBob();
+    const long = 'p'.repeat(70);
+    bob.send(query("SELECT 'fetch of a long portal'"), query('BEGIN'));
+    await bob.untilReady();
+    await bob.untilReady();
+    bob.send(parse('s', 'DELETE FROM orders WHERE id = 1 RETURNING *'), bind(long, 's'), sync());
+    await bob.untilReady();
+    bob.send(query(`FETCH ALL FROM ${long}`));
+    expect(types(await bob.untilReady())).toContain('CommandComplete');
+    bob.send(query('ROLLBACK'));
+    await bob.untilReady();
+    const records = await sessionQueries("SELECT 'fetch of a long portal'", 4);
+    const fetch = records.find((record) => (record.data as { statement?: string }).statement === `FETCH ALL FROM ${long}`);
+    expect(fetch?.data).toMatchObject({ class: 'write', tables: ['orders'], portal: 'p'.repeat(63), statement_name: 's' });
     bob.close();
   });
 

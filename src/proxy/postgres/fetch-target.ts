@@ -51,7 +51,7 @@ export function fetchCursorName(text: string): string | null {
         at += 1;
       }
       if (name === '') return null;
-      last = truncate(name);
+      last = truncateIdentifier(name);
     } else if (isIdentStart(c)) {
       const start = at;
       at += 1;
@@ -61,7 +61,7 @@ export function fetchCursorName(text: string): string | null {
       // Unquoted identifiers fold to lower case; in a UTF8 database only ASCII letters fold.
       const word = text.slice(start, at).replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
       first ??= word;
-      last = truncate(word);
+      last = truncateIdentifier(word);
     } else if ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d) {
       at += 1;
       while (at < length && text.charCodeAt(at) >= 0x30 && text.charCodeAt(at) <= 0x39) at += 1;
@@ -84,8 +84,8 @@ function isIdentPart(c: number): boolean {
   return isIdentStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x24;
 }
 
-/** Cuts a name to 63 bytes of UTF-8 on a character boundary, as the server does. */
-function truncate(name: string): string {
+/** Cuts a name to 63 bytes of UTF-8 on a character boundary, as the server does (portal names at Bind, Close, Execute and FETCH alike). */
+export function truncateIdentifier(name: string): string {
   if (Buffer.byteLength(name) <= MAX_IDENTIFIER_BYTES) return name;
   let out = '';
   let bytes = 0;

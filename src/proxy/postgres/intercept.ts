@@ -46,6 +46,7 @@ export const GATEWAY_DECISIONS = {
   parserUnavailable: { effect: 'deny', rule: null, reason: 'parser-unavailable' },
   unknownPortal: { effect: 'deny', rule: null, reason: 'unknown-portal' },
   fastpath: { effect: 'deny', rule: null, reason: 'fastpath-call' },
+  settingsMayHaveChanged: { effect: 'deny', rule: null, reason: 'settings-may-have-changed' },
 } as const satisfies Record<string, AuditDecisionLike>;
 
 /**
@@ -139,6 +140,15 @@ export class StatementGate {
     return errorResponse({
       code: SQLSTATE.insufficient_privilege,
       message: `permission denied: portal "${portal}" was not bound to a statement the gateway checked`,
+    });
+  }
+
+  /** A Parse or Query whose text the server may read differently from the gateway (unsynced settings change). */
+  settingsMayHaveChanged(): Buffer {
+    return errorResponse({
+      code: SQLSTATE.feature_not_supported,
+      message: 'statement refused: an earlier statement of this batch may have changed how the server reads SQL text, and this text has a backslash or non-ASCII characters',
+      hint: 'Send Sync after a statement that may change settings, before text with backslashes or non-ASCII characters.',
     });
   }
 

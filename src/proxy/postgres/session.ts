@@ -6,7 +6,7 @@ import type { Decision } from '../../policy/index.js';
 import type { ClassifiedStatement } from '../../sql/index.js';
 import { queryEvent, recordedParams, resultEvent, type AuditDecisionLike, type SessionFacts } from './audit-events.js';
 import { errorResponse, fatalResponse, protocolViolation } from './errors.js';
-import { fetchCursorName } from './fetch-target.js';
+import { fetchCursorName, truncateIdentifier } from './fetch-target.js';
 import { GATEWAY_DECISIONS, REFUSED_QUERY, refusedParse, type PreparedEntry, type StatementGate } from './intercept.js';
 import type { PgMetrics } from './metrics.js';
 import {
@@ -171,12 +171,24 @@ interface PortalTarget {
 
 /**
  * Whether running a statement may change a setting that decides how the server reads SQL text.
- * Only a plain read runs nothing that could (SET, set_config, an UPDATE of pg_settings, a
- * trigger or any function may); a FETCH from a SQL cursor runs a query decided at its DECLARE.
+ * Only a read that touches no table and names no function runs nothing that could: SET,
+ * set_config, an UPDATE of pg_settings and triggers may, and so may any table, since a view,
+ * row-level security policy, attribute-notation call, operator, cast or domain check on it can
+ * run a function the syntax does not show. A FETCH from a SQL cursor runs a query decided at its
+ * DECLARE, whose facts are not at hand.
  */
 function mayChangeSettings(statement: ClassifiedStatement, cursor: PortalTarget | null): boolean {
-  if (statement.class !== 'read' || statement.functions.length > 0) return true;
+  if (statement.class !== 'read' || statement.tables.length > 0 || statement.functions.length > 0 || (statement.possibleFunctions?.length ?? 0) > 0) return true;
   return cursor === null && (statement.command === 'FETCH' || statement.command === 'MOVE');
+}
+
+/**
+ * Whether the server could read `sql` differently once `standard_conforming_strings` or
+ * `client_encoding` changed: only a backslash (escapes in string literals) or a non-ASCII
+ * character (multi-byte decoding) is read differently; plain ASCII text is read the same.
+ */
+function readsDependOnSettings(sql: string): boolean {
+  return /[\\\u0080-\uffff]/.test(sql);
 }
 
 /** Messages drained from the client per decision batch, to bound the work between two awaits. */
@@ -411,7 +423,7 @@ export class Session {
       case 'Parse':
         return message.name !== '' && this.#pendingDeletes.has(message.name);
       case 'Execute': {
-        const op = this.#portals.get(message.portal)?.entry?.statement?.prepared;
+        const op = this.#portals.get(truncateIdentifier(message.portal))?.entry?.statement?.prepared;
         return op?.op === 'prepare' && this.#pendingDeletes.has(op.name);
       }
       default: {
@@ -453,11 +465,13 @@ export class Session {
         this.#decideParse(message.name, message.sql, message.raw, actions, waits);
         return null;
       case 'Bind': {
-        if (this.#portals.size >= MAX_PORTALS && !this.#portals.has(message.portal)) {
+        // The server keys portals by their first 63 bytes (NAMEDATALEN - 1), as FETCH reads them.
+        const portal = truncateIdentifier(message.portal);
+        if (this.#portals.size >= MAX_PORTALS && !this.#portals.has(portal)) {
           this.#portals.delete(this.#portals.keys().next().value as string);
         }
         const params = this.#o.redactParameters || message.params.length === 0 ? undefined : recordedParams(message.params, message.paramFormats);
-        this.#portals.set(message.portal, { statementName: message.statement, entry: this.#prepared.get(message.statement), params });
+        this.#portals.set(portal, { statementName: message.statement, entry: this.#prepared.get(message.statement), params });
         actions.push({ raw: message.raw, expect: EXPECT_BIND, audits: null, extended: true, sync: false });
         return null;
       }
@@ -473,7 +487,7 @@ export class Session {
           const entry = this.#prepared.get(message.name);
           if (entry !== undefined) expect = new Expectation('close', null, null, [[this.#removal(message.name, entry)]]);
         } else {
-          this.#portals.delete(message.name);
+          this.#portals.delete(truncateIdentifier(message.name));
         }
         actions.push({ raw: message.raw, expect, audits: null, extended: true, sync: false });
         return null;
@@ -501,6 +515,7 @@ export class Session {
 
   #decideQuery(sql: string, raw: Buffer, actions: Action[], waits: TrackedAppend[]): void {
     const facts = this.#o.facts;
+    if (this.#refusedForSettings(sql, 'simple', undefined, actions, waits)) return;
     const classified = this.#gate.classify(sql, this.#prepared);
     if (!classified.ok) {
       const { reply, decision } = this.#gate.unclassified(classified.error);
@@ -637,6 +652,7 @@ export class Session {
 
   #decideParse(name: string, sql: string, raw: Buffer, actions: Action[], waits: TrackedAppend[]): void {
     const facts = this.#o.facts;
+    if (this.#refusedForSettings(sql, 'extended', name, actions, waits)) return;
     const classified = this.#gate.classify(sql, this.#prepared);
     // §55.2.3: Parse into the unnamed statement first drops the previous one, even when it fails.
     if (name === '') this.#prepared.delete('');
@@ -671,7 +687,7 @@ export class Session {
 
   #decideExecute(message: Execute, actions: Action[], waits: TrackedAppend[]): void {
     const facts = this.#o.facts;
-    const portal = this.#portals.get(message.portal);
+    const portal = this.#portals.get(truncateIdentifier(message.portal));
     const entry = portal?.entry;
     if (portal === undefined || entry === undefined) {
       const denial = this.#record(queryEvent({ session: facts, decision: GATEWAY_DECISIONS.unknownPortal, protocol: 'extended', statement: null, portal: message.portal }));
@@ -711,6 +727,22 @@ export class Session {
     const change = statement.prepared === null ? null : this.#trackSqlPrepared(statement, new Set<string | symbol>());
     const run: StatementRun = { ref: -1, startedAt: 0, rows: 0, copyBytes: undefined, done: false };
     actions.push({ raw: message.raw, expect: new Expectation('execute', [run], null, change === null ? null : [change]), audits: [record], extended: true, sync: false });
+  }
+
+  /**
+   * Refuses SQL text that follows, in the same extended-protocol batch, a statement that may have
+   * changed how the server reads SQL: the server applies a changed setting at once but reports it
+   * only before the ReadyForQuery of the Sync (§55.2.7), which the client has not sent, so the
+   * gateway cannot wait for it (a Flush gets the results without it). Text that reads the same
+   * under any of those settings goes on, so batches of plain statements still pipeline.
+   */
+  #refusedForSettings(sql: string, protocol: 'simple' | 'extended', name: string | undefined, actions: Action[], waits: TrackedAppend[]): boolean {
+    if (this.#rfqDecided >= this.#barrierUntil || !readsDependOnSettings(sql)) return false;
+    if (name === '') this.#prepared.delete('');
+    const decision = GATEWAY_DECISIONS.settingsMayHaveChanged;
+    const denial = this.#record(queryEvent({ session: this.#o.facts, decision, protocol, statement: null, text: sql, ...(name === undefined ? {} : { statementName: name }) }));
+    this.#refuse(protocol === 'extended' ? refusedParse(name) : REFUSED_QUERY, this.#gate.settingsMayHaveChanged(), protocol === 'extended', [denial], actions, waits);
+    return true;
   }
 
   /** Queues a stand-in for a refused message; in the extended protocol, skips to the next Sync. */
@@ -1008,7 +1040,10 @@ export class Session {
         this.#shift();
         this.#abandon(head, 'error', code);
         while (this.#head < this.#queue.length && (this.#queue[this.#head] as Expectation).kind !== 'sync') {
-          this.#abandon(this.#shift() as Expectation, 'skipped', undefined);
+          const skipped = this.#shift() as Expectation;
+          this.#abandon(skipped, 'skipped', undefined);
+          // A Query the server ignores while skipping gets no ReadyForQuery.
+          if (skipped.kind === 'query') this.#rfqAnswered += 1;
         }
         if (this.#head === this.#queue.length) this.#upstreamSkipping = true;
         return refusal;
