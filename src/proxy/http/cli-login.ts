@@ -18,7 +18,7 @@ import {
   type PendingDevice,
   type RedirectUriProblem,
 } from './cli-login-grants.js';
-import { closeIfBodyUnread, sendMethodNotAllowed, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
+import { closeIfBodyUnread, sendMethodNotAllowed, sendNavigationRequired, sendNotFound, type GatewayServices, type RequestContext } from './context.js';
 import { databaseAccess, issueRecordedDbToken, type DatabaseAccess } from './db-access.js';
 import { browserRequestKind, escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
 
@@ -567,15 +567,7 @@ function refuseCrossSite(ctx: RequestContext): void {
  * Fetch Standard); clients without Fetch Metadata are judged by the form token alone.
  */
 function refuseNonNavigation(ctx: RequestContext): void {
-  closeIfBodyUnread(ctx.req, ctx.res);
-  sendError(ctx.res, ctx.html, {
-    status: 403,
-    error: 'navigation_required',
-    title: 'Open this page yourself',
-    message: 'Sign-ins are approved only on a page opened in the browser window, by the address tollgate login shows or a link; scripts and frames cannot. Open that address in your browser.',
-    reason: 'fetch-metadata-not-navigation',
-    requestId: ctx.requestId,
-  });
+  sendNavigationRequired(ctx, 'Sign-ins are approved only on a page opened in the browser window, by the address tollgate login shows or a link; scripts and frames cannot. Open that address in your browser.');
 }
 
 function staleForm(ctx: RequestContext): void {

@@ -75,6 +75,24 @@ export function sendAuditUnavailable(ctx: RequestContext): void {
 }
 
 /**
+ * The answer to a browser's request for a page that hands out or approves a credential when the
+ * request is not a top-level navigation (a script's `fetch`, a frame, an image): apps mounted by
+ * path share the gateway's origin, and only a page the user opened may show such a thing.
+ * `message` says which page and how to open it.
+ */
+export function sendNavigationRequired(ctx: RequestContext, message: string): void {
+  closeIfBodyUnread(ctx.req, ctx.res);
+  sendError(ctx.res, ctx.html, {
+    status: 403,
+    error: 'navigation_required',
+    title: 'Open this page yourself',
+    message,
+    reason: 'fetch-metadata-not-navigation',
+    requestId: ctx.requestId,
+  });
+}
+
+/**
  * The answer when a request needs the IdP (a login, a bearer token to verify, a session to
  * refresh) before it is discovered: `503` with `Retry-After` until the next discovery attempt,
  * never a `401` or a login redirect, since the caller may well be logged in.

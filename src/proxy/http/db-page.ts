@@ -1,5 +1,5 @@
 import type { Caller } from './authenticate.js';
-import { closeIfBodyUnread, sendAuditUnavailable, sendMethodNotAllowed, type GatewayServices, type RequestContext } from './context.js';
+import { sendAuditUnavailable, sendMethodNotAllowed, sendNavigationRequired, type GatewayServices, type RequestContext } from './context.js';
 import { databaseAccess, issueRecordedDbToken } from './db-access.js';
 import { LOGIN_PATH, LOGOUT_PATH } from './login.js';
 import { browserRequestKind, escapeHtml, sendError, sendHtml, sendJson } from './pages.js';
@@ -22,7 +22,9 @@ export const DB_PAGE_PATH = '/db';
 export async function handleDbPage(ctx: RequestContext, services: GatewayServices): Promise<void> {
   const method = ctx.req.method;
   if (method !== 'GET' && method !== 'HEAD') return sendMethodNotAllowed(ctx, 'GET, HEAD');
-  if (browserRequestKind(ctx.req.headers) === 'not-navigation') return refuseNonNavigation(ctx);
+  if (browserRequestKind(ctx.req.headers) === 'not-navigation') {
+    return sendNavigationRequired(ctx, `Database tokens are shown only on a page opened in the browser window, by a link or the address bar; scripts, frames and embedded requests get none. Open ${DB_PAGE_PATH} in your browser.`);
+  }
   const caller = await services.requireCaller(ctx);
   if (caller === null) return;
   const found = databaseAccess(services, caller.principal);
@@ -65,19 +67,6 @@ export async function handleDbPage(ctx: RequestContext, services: GatewayService
       `<h2>Your database token</h2><p>Use it as the password. It expires at <code>${escapeHtml(expires)}</code>; reload this page for a new one.</p>` +
       `<pre>${escapeHtml(issued.token)}</pre><h2>Connect</h2>${commands}${footer(caller)}`,
   );
-}
-
-/** A browser's request for `/db` that is not a top-level navigation: a script's, a frame's, an image's. */
-function refuseNonNavigation(ctx: RequestContext): void {
-  closeIfBodyUnread(ctx.req, ctx.res);
-  sendError(ctx.res, ctx.html, {
-    status: 403,
-    error: 'navigation_required',
-    title: 'Open this page yourself',
-    message: `Database tokens are shown only on a page opened in the browser window, by a link or the address bar; scripts, frames and embedded requests get none. Open ${DB_PAGE_PATH} in your browser.`,
-    reason: 'fetch-metadata-not-navigation',
-    requestId: ctx.requestId,
-  });
 }
 
 /** Asks before issuing; the form is a same-origin navigation back to this page. */
