@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexSecretFromSignerKey, listSessions, openFileStore, openAuditIndex, parseSignerKey, parseVerifierKey, queryLog, verifyLog } from '../../../src/audit/index.js';
-import type { AuditEvent, QueryOptions, SessionSummary } from '../../../src/audit/index.js';
+import type { AuditEvent, QueryOptions } from '../../../src/audit/index.js';
 import { manualClock } from '../../../src/core/index.js';
 import { buildLog, editRecord, framesOf, recordBytes } from '../../helpers/audit-files.js';
+import { expectedSeqs, expectedSessions, scanRecords } from '../../helpers/audit-index-files.js';
 import type { BuiltLog } from '../../helpers/audit-files.js';
 
 // The query index against a full scan of the same log: for every filter the results, their order
@@ -24,12 +25,6 @@ function event(i: number): AuditEvent {
   if (kind === 'http.request' || kind === 'pg.query') return { ...base, kind, decision, data: { note: i % 13 === 0 ? `Needle ${i}` : `hay ${i}` } };
   if (kind === 'auth.login') return { kind, principal, session_id: base.session_id, data: { method: 'oidc' } };
   return { ...base, kind, ref: Math.max(0, i - 1), data: { n: i } };
-}
-
-interface Row {
-  seq: number;
-  record: Record<string, any>;
-  json: string;
 }
 
 let log: BuiltLog;
@@ -51,35 +46,6 @@ function copyOf(): string {
   return dir;
 }
 
-/** Every record, read straight from the segments. */
-function scan(dir: string): Row[] {
-  return framesOf(dir).map(({ seq }) => {
-    const json = recordBytes(dir, seq).toString('utf8');
-    return { seq, record: JSON.parse(json) as Record<string, any>, json };
-  });
-}
-
-/** The filter semantics, written out independently of the index. */
-function reference(rows: readonly Row[], q: QueryOptions): number[] {
-  const kinds = q.kind === undefined ? null : (typeof q.kind === 'string' ? [q.kind] : q.kind);
-  return rows
-    .filter(({ record, json }) => {
-      const p = record.principal as { subject: string; email?: string } | undefined;
-      if (q.user !== undefined && !(p?.subject === q.user || p?.email?.toLowerCase() === q.user.toLowerCase())) return false;
-      if (q.resource !== undefined && record.resource !== q.resource) return false;
-      if (q.effect !== undefined && record.decision?.effect !== q.effect) return false;
-      if (kinds !== null && !kinds.some((k) => record.kind === k || String(record.kind).startsWith(`${k}.`))) return false;
-      if (q.sessionId !== undefined && record.session_id !== q.sessionId) return false;
-      const time = Date.parse(record.time as string);
-      if (q.since !== undefined && time < q.since) return false;
-      if (q.until !== undefined && time >= q.until) return false;
-      if (q.text !== undefined && !json.toLowerCase().includes(q.text.toLowerCase())) return false;
-      return true;
-    })
-    .map((row) => row.seq)
-    .reverse();
-}
-
 const FILTERS: [string, QueryOptions][] = [
   ['everything', {}],
   ['one user by email, any case', { user: 'ben@example.com' }],
@@ -98,7 +64,7 @@ const FILTERS: [string, QueryOptions][] = [
 
 describe('queryLog', () => {
   it.each(FILTERS)('gives what a full scan gives (%s)', async (_, filter) => {
-    const expected = reference(scan(log.dir), filter);
+    const expected = expectedSeqs(scanRecords(log.dir), filter);
     const page = await queryLog({ dir: log.dir, ...filter, limit: 1000 });
     expect(page.records.map((hit) => hit.seq)).toEqual(expected);
     expect(page.nextCursor).toBeNull();
@@ -106,7 +72,7 @@ describe('queryLog', () => {
   });
 
   it.each(FILTERS.slice(0, 6))('pages through the same results with cursors (%s)', async (_, filter) => {
-    const expected = reference(scan(log.dir), filter);
+    const expected = expectedSeqs(scanRecords(log.dir), filter);
     const seen: number[] = [];
     let cursor: string | undefined;
     for (let pages = 0; pages < 100; pages++) {
@@ -131,7 +97,7 @@ describe('queryLog', () => {
 
   it('rebuilds a damaged index file and answers the same', async () => {
     const dir = copyOf();
-    const expected = reference(scan(dir), { effect: 'deny' });
+    const expected = expectedSeqs(scanRecords(dir), { effect: 'deny' });
     const indexSecret = indexSecretFromSignerKey(log.signerKey);
     await queryLog({ dir, effect: 'deny', indexSecret });
     const file = join(dir, 'index', readdirSync(join(dir, 'index'))[1]!);
@@ -151,7 +117,7 @@ describe('queryLog', () => {
     const target = frames.find((f) => f.seq > 50 && frames[f.seq + 1]?.path === f.path && JSON.parse(recordBytes(dir, f.seq).toString()).principal?.email === 'ana@example.com')!;
     editRecord(dir, target.seq, (json) => json.replace('"ana@example.com"', '"ann@example.com"'));
     const ana = await queryLog({ dir, user: 'ana@example.com', limit: 1000 });
-    expect(ana.records.map((hit) => hit.seq)).toEqual(reference(scan(dir), { user: 'ana@example.com' }));
+    expect(ana.records.map((hit) => hit.seq)).toEqual(expectedSeqs(scanRecords(dir), { user: 'ana@example.com' }));
     expect(ana.records.map((hit) => hit.seq)).not.toContain(target.seq);
     const ann = await queryLog({ dir, user: 'ann@example.com' });
     expect(ann.records.map((hit) => hit.seq)).toEqual([target.seq]);
@@ -173,7 +139,7 @@ describe('queryLog', () => {
         await store.close();
       }
       const page = await index.query({ kind: 'pg.query', limit: 1000 });
-      expect(page.records.map((hit) => hit.seq)).toEqual(reference(scan(dir), { kind: 'pg.query' }));
+      expect(page.records.map((hit) => hit.seq)).toEqual(expectedSeqs(scanRecords(dir), { kind: 'pg.query' }));
       expect(page.records[0]!.seq).toBeGreaterThanOrEqual(400);
       expect(await index.refresh()).toBe(460);
     } finally {
@@ -186,7 +152,7 @@ describe('queryLog', () => {
     const index = await openAuditIndex({ dir, indexDir: null });
     try {
       expect(index.persistent).toBe(false);
-      expect((await index.query({ user: 'chen@example.com', limit: 1000 })).records.map((hit) => hit.seq)).toEqual(reference(scan(dir), { user: 'chen@example.com' }));
+      expect((await index.query({ user: 'chen@example.com', limit: 1000 })).records.map((hit) => hit.seq)).toEqual(expectedSeqs(scanRecords(dir), { user: 'chen@example.com' }));
     } finally {
       await index.close();
     }
@@ -201,48 +167,14 @@ describe('queryLog', () => {
 });
 
 describe('listSessions', () => {
-  type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-  function referenceSessions(rows: readonly Row[], user?: string): SessionSummary[] {
-    const groups = new Map<string, Mutable<SessionSummary> & { resources: string[] }>();
-    for (const { seq, record } of rows) {
-      const p = record.principal as { subject: string; email?: string } | undefined;
-      if (user !== undefined && p?.email?.toLowerCase() !== user.toLowerCase() && p?.subject !== user) continue;
-      const id = record.session_id as string | undefined;
-      if (id === undefined) continue;
-      const g: Mutable<SessionSummary> & { resources: string[] } = groups.get(id) ?? {
-        sessionId: id,
-        firstSeq: seq,
-        lastSeq: seq,
-        firstTime: record.time,
-        lastTime: record.time,
-        principal: p === undefined ? null : { subject: p.subject, ...(p.email === undefined ? {} : { email: p.email }) },
-        resources: [],
-        records: 0,
-        requests: 0,
-        statements: 0,
-        denials: 0,
-      };
-      g.lastSeq = seq;
-      g.lastTime = record.time;
-      g.records += 1;
-      if (record.kind === 'http.request' || record.kind === 'ws.open') g.requests += 1;
-      if (record.kind === 'pg.query') g.statements += 1;
-      if (record.decision?.effect === 'deny') g.denials += 1;
-      if (record.resource !== undefined && !g.resources.includes(record.resource)) g.resources.push(record.resource);
-      groups.set(id, g);
-    }
-    return [...groups.values()].map((g) => ({ ...g, resources: [...g.resources].sort() })).sort((a, b) => b.lastSeq - a.lastSeq);
-  }
-
   it('groups records by session, most recently active first, as a full scan would', async () => {
     const page = await listSessions({ dir: log.dir, limit: 100 });
-    expect(page.sessions).toEqual(referenceSessions(scan(log.dir)));
+    expect(page.sessions).toEqual(expectedSessions(scanRecords(log.dir)));
     expect(page.nextCursor).toBeNull();
   });
 
   it("pages through one user's sessions", async () => {
-    const expected = referenceSessions(scan(log.dir), 'BEN@example.com');
+    const expected = expectedSessions(scanRecords(log.dir), { user: 'BEN@example.com' });
     const first = await listSessions({ dir: log.dir, user: 'BEN@example.com', limit: 4 });
     expect(first.sessions).toEqual(expected.slice(0, 4));
     const rest = await listSessions({ dir: log.dir, user: 'BEN@example.com', limit: 100, cursor: first.nextCursor! });
