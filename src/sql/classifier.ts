@@ -40,6 +40,8 @@ interface Analysis {
   readonly execute: string | null;
   /** A name, or `null` for all of them (`DEALLOCATE ALL`, `DISCARD ALL`); `undefined` for none. */
   readonly deallocate: string | null | undefined;
+  /** The cursor a `FETCH`/`MOVE` reads. */
+  readonly cursor: string | null;
 }
 
 interface CacheEntry {
@@ -200,6 +202,7 @@ class Classifier implements SqlClassifier {
         prepare: type === 'PrepareStmt' ? (text(node, 'name') ?? '') : null,
         execute: facts.executes[0] ?? null,
         deallocate: deallocated(type, node),
+        cursor: type === 'FetchStmt' ? (text(node, 'portalname') ?? null) : null,
       });
     }
     const finished = finish(analyses, undefined);
@@ -266,6 +269,7 @@ function finish(
       possibleFunctions: analysis.possibleFunctions,
       fingerprint: analysis.fingerprint,
       prepared: preparedOp(analysis, false),
+      ...(analysis.cursor === null ? {} : { cursor: analysis.cursor }),
     };
     if (analysis.execute !== null) {
       const name = analysis.execute;

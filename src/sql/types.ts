@@ -55,6 +55,11 @@ export interface ClassifiedStatement {
    */
   readonly fingerprint: string;
   readonly prepared: PreparedStatementOp | null;
+  /**
+   * The cursor (portal) a `FETCH` or `MOVE` reads, as PostgreSQL's parser resolved its name
+   * (lower-cased unless quoted, cut to 63 bytes); absent for every other statement.
+   */
+  readonly cursor?: string;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Decision } from '../../policy/index.js';
 import type { ClassifiedStatement } from '../../sql/index.js';
 import { queryEvent, recordedParams, resultEvent, type AuditDecisionLike, type SessionFacts } from './audit-events.js';
 import { errorResponse, fatalResponse, protocolViolation } from './errors.js';
-import { fetchCursorName, truncateIdentifier } from './fetch-target.js';
+import { truncateIdentifier } from './identifier.js';
 import { GATEWAY_DECISIONS, REFUSED_QUERY, refusedParse, type PreparedEntry, type StatementGate } from './intercept.js';
 import type { PgMetrics } from './metrics.js';
 import {
@@ -594,12 +594,12 @@ export class Session {
   #cursorTarget(statement: ClassifiedStatement): PortalTarget | null {
     if (statement.command !== 'FETCH' && statement.command !== 'MOVE') return null;
     if (this.#portals.size === 0 || (this.#portals.size === 1 && this.#portals.has(''))) return null;
-    const name = fetchCursorName(statement.text);
+    const name = statement.cursor ?? null;
     const portal = name === null ? undefined : this.#portals.get(name);
     if (name !== null && portal === undefined) return null;
     const entry = portal?.entry;
     if (name === null || portal === undefined || entry === undefined) {
-      // Fail closed: a cursor name the gateway cannot read, or a portal bound to a statement it never checked.
+      // Fail closed: a FETCH whose cursor the parser did not name, or a portal bound to a statement it never checked.
       return { portal: name ?? '', statementName: portal?.statementName ?? '', statement, decision: GATEWAY_DECISIONS.unknownPortal };
     }
     const inner = entry.statement;

@@ -133,3 +133,16 @@ describe('fingerprints', () => {
     expect(one?.fingerprint).not.toBe(two?.fingerprint);
   });
 });
+
+describe('the cursor a FETCH or MOVE reads', () => {
+  const cursorOf = (sql: string): string | undefined => statements(classifier.classify(sql))[0]?.cursor;
+
+  it('is named as PostgreSQL resolves it: lower-cased unless quoted, cut to 63 bytes, after any direction and comments', () => {
+    expect(cursorOf('FETCH ALL FROM P')).toBe('p');
+    expect(cursorOf('fetch forward 5 in "Mixed ""Name"""')).toBe('Mixed "Name"');
+    expect(cursorOf('MOVE ABSOLUTE -1 /* not the name */ FROM c -- nor this')).toBe('c');
+    expect(cursorOf(`FETCH NEXT FROM ${'p'.repeat(70)}`)).toBe('p'.repeat(63));
+    expect(cursorOf('SELECT 1')).toBeUndefined();
+    expect(cursorOf('CLOSE c')).toBeUndefined();
+  });
+});
